@@ -1,0 +1,40 @@
+# spotq: build, test, and the local PostgreSQL + RabbitMQ the tests use.
+#   make services        start them (installs missing packages first); `. .spotq/env`
+#   make services-stop   stop them
+#   make build           install missing packages, swift build
+#   make test            install, start services, swift test, stop services
+#   make clean           remove build products (.spotq, the services' data, stays)
+# SWIFT_TEST_FLAGS passes options to swift test, e.g. SWIFT_TEST_FLAGS='--filter Planner'.
+
+SWIFT ?= swift
+SWIFT_TEST_FLAGS ?=
+SHELL := /bin/bash
+
+.PHONY: services services-stop services-status build test clean
+
+services:
+	scripts/services.sh up
+
+services-stop:
+	scripts/services.sh down
+
+services-status:
+	scripts/services.sh status
+
+build:
+	scripts/install-deps.sh
+	$(SWIFT) build
+
+# One shell for the whole recipe, so the EXIT trap stops the services however
+# swift test ends (failure, Ctrl-C) and the recipe exits with swift test's status.
+# Stopping is quiet (its output goes to .spotq/services-stop.log) so that swift
+# test's closing lines are the last thing printed.
+test:
+	@scripts/services.sh up || { status=$$?; scripts/services.sh down >/dev/null 2>&1; exit $$status; }; \
+	trap 'scripts/services.sh down >.spotq/services-stop.log 2>&1 || echo "make test: stopping services failed, see .spotq/services-stop.log" >&2' EXIT; \
+	trap 'exit 130' INT; trap 'exit 143' TERM; \
+	. .spotq/env; \
+	$(SWIFT) test $(SWIFT_TEST_FLAGS)
+
+clean:
+	rm -rf .build

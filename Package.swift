@@ -1,0 +1,146 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layers, bottom to top (see ../shared/DESIGN.md and README "Code map"):
+//   C system libraries (module maps only)
+//   → one thin Swift client per C library (PostgresClient, AMQPClient, CurlClient)
+//   → SpotqCore: pure logic, no I/O
+//   → services (SpotqStore, SpotqBroker, …)
+//   → SpotqCLI, with a tiny `spotq` main.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "spotq",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "spotq", targets: ["spotq"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+    ],
+    targets: [
+        // MARK: C libraries, found by pkg-config.
+        .systemLibrary(
+            name: "CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CRabbitMQ", pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+
+        // MARK: Thin clients, one per C library.
+        .target(name: "DedicatedThread", swiftSettings: swiftSettings),
+        .target(
+            name: "PostgresClient",
+            dependencies: [
+                "CLibPQ", "DedicatedThread",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "AMQPClient",
+            dependencies: [
+                "CRabbitMQ", "DedicatedThread",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CurlClient",
+            dependencies: [
+                "CCurl", "DedicatedThread",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: spotq itself.
+        .target(
+            name: "SpotqCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SpotqStore",
+            dependencies: [
+                "SpotqCore", "PostgresClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SpotqBroker",
+            dependencies: [
+                "SpotqCore", "AMQPClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SpotqCLI",
+            dependencies: [
+                "SpotqCore", "SpotqStore", "SpotqBroker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "spotq", dependencies: ["SpotqCLI"], swiftSettings: swiftSettings),
+
+        // MARK: Tests. Integration suites read SPOTQ_DATABASE_URL / SPOTQ_AMQP_URL (from the
+        // environment, else from .spotq/env written by `make services`) and fail loudly without them.
+        .target(
+            name: "SpotqTestSupport",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: ["PostgresClient", "SpotqTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "SpotqCoreTests", dependencies: ["SpotqCore"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PostgresClientTests",
+            dependencies: ["PostgresClient", "PostgresTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AMQPClientTests",
+            dependencies: ["AMQPClient", "SpotqTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CurlClientTests",
+            dependencies: [
+                "CurlClient", "SpotqTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpotqStoreTests",
+            dependencies: ["SpotqStore", "PostgresTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpotqBrokerTests",
+            dependencies: ["SpotqBroker", "SpotqCLI", "SpotqTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,16 @@
+import ArgumentParser
+
+/// `spotq`: the one binary. Each subcommand is a part of the system or an operator tool.
+public struct SpotqCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "spotq",
+        abstract: "Runs a website's image-generation backlog on cheap spot GPU pods.",
+        discussion: """
+            Configuration comes from flags, then SPOTQ_* environment variables, then defaults.
+            See README.md for every setting.
+            """,
+        subcommands: [MigrateCommand.self]
+    )
+
+    public init() {}
+}

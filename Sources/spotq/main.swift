@@ -1,0 +1,3 @@
+import SpotqCLI
+
+await SpotqCommand.main()

@@ -1,0 +1,47 @@
+import SpotqCore
+import Testing
+
+@Suite("Broker topology")
+struct BrokerTopologyTests {
+    let topology = BrokerTopology.standard()
+
+    @Test func everyBindingNamesADeclaredQueueAndExchange() {
+        let queues = Set(topology.queues.map(\.name))
+        let exchanges = Set(topology.exchanges.map(\.name))
+        for binding in topology.bindings {
+            #expect(queues.contains(binding.queue))
+            #expect(exchanges.contains(binding.exchange))
+        }
+    }
+
+    @Test func enqueueQueue_isQuorum_andDeadLettersAtLeastOnceToTheDLX() throws {
+        let queue = try #require(topology.queues.first { $0.name == BrokerNames.enqueueQueue })
+        #expect(queue.arguments["x-queue-type"] == .string("quorum"))
+        #expect(queue.arguments["x-dead-letter-exchange"] == .string(BrokerNames.deadLetterExchange))
+        #expect(queue.arguments["x-dead-letter-strategy"] == .string("at-least-once"))
+        // At-least-once dead-lettering requires reject-publish overflow.
+        #expect(queue.arguments["x-overflow"] == .string("reject-publish"))
+    }
+
+    @Test func deadLetterQueue_hasNoLengthCap() throws {
+        let queue = try #require(topology.queues.first { $0.name == BrokerNames.deadLetterQueue })
+        #expect(queue.arguments["x-max-length"] == nil)
+        #expect(queue.arguments["x-max-length-bytes"] == nil)
+    }
+
+    @Test func demandQueue_keepsOnlyTheNewestSnapshot() throws {
+        let queue = try #require(topology.queues.first { $0.name == BrokerNames.demandQueue })
+        #expect(queue.arguments["x-max-length"] == .int(1))
+        #expect(queue.arguments["x-overflow"] == .string("drop-head"))
+    }
+
+    @Test func batchQueue_isRoutedByItsOwnName_withAHighBackstopDeliveryLimit() {
+        let (queue, binding) = BrokerTopology.batch(42)
+        #expect(queue.name == "spotq.batch.42")
+        #expect(binding.exchange == BrokerNames.workExchange)
+        #expect(binding.routingKey == "spotq.batch.42")
+        // Reclaims count as deliveries in a quorum queue; the limit must not kill reclaimed work.
+        guard case .int(let limit) = queue.arguments["x-delivery-limit"] else { Issue.record("no delivery limit"); return }
+        #expect(limit >= 20)
+    }
+}
