@@ -24,6 +24,7 @@ packages=(
     postgresql-15
     postgresql-client-15
     rabbitmq-server
+    openssl          # the CurlClient TLS test makes a throwaway certificate
 )
 
 is_installed() {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import PostgresClient
-//BROKER import SpotqBroker
+import SpotqBroker
 import SpotqCore
 import SpotqStore
 
@@ -54,7 +54,7 @@ struct MigrateCommand: AsyncParsableCommand {
         }
 
         guard !skipBroker else { return }
-        /*BROKER*/ let declared = (exchanges: 0, queues: 0, bindings: 0) // try await TopologyDeclarer.declareStandard(amqpURL: try connection.resolvedAMQPURL(), logger: logger)
+        let declared = try await TopologyDeclarer.declareStandard(amqpURL: try connection.resolvedAMQPURL(), logger: logger)
         print("broker: declared \(declared.exchanges) exchanges, \(declared.queues) queues, \(declared.bindings) bindings")
     }
 }
