@@ -97,7 +97,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "spotq", dependencies: ["SpotqCLI"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "spotq",
+            dependencies: ["SpotqCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
 
         // MARK: Tests. Integration suites read SPOTQ_DATABASE_URL / SPOTQ_AMQP_URL (from the
         // environment, else from .spotq/env written by `make services`) and fail loudly without them.

@@ -41,6 +41,8 @@ final class LibPQSession {
                 code: .connectionFailed,
                 message: "could not connect to PostgreSQL at \(configuration.endpoint): \(reason)")
         }
+        // Server notices (e.g. "relation already exists, skipping") would go to stderr; drop them.
+        PQsetNoticeProcessor(connection, { _, _ in }, nil)
         let session = LibPQSession(connection: connection, configuration: configuration)
         var setup = "SET TimeZone TO 'UTC'; SET DateStyle TO 'ISO, YMD'"
         if let schema = configuration.searchPath {

@@ -1,3 +1,0 @@
-import SpotqCLI
-
-await SpotqCommand.main()
