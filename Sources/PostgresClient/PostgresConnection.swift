@@ -110,7 +110,7 @@ public final class PostgresConnection: Sendable {
             try await thread.run {
                 let session = try slot.usableSession(configuration: configuration, logger: logger)
                 do {
-                    return try work(session, deadline, { cancellation.isSet })
+                    return try work(session, deadline, { cancellation.isCancelled })
                 } catch let error as PostgresError where error.code == .connectionLost {
                     logger.warning("PostgreSQL connection lost; the next statement reconnects",
                                    metadata: ["postgres.endpoint": "\(configuration.endpoint)", "error": "\(error)"])
@@ -120,7 +120,7 @@ public final class PostgresConnection: Sendable {
                 }
             }
         } onCancel: {
-            cancellation.set()
+            cancellation.cancel()
         }
     }
 }
@@ -159,13 +159,4 @@ private final class SessionSlot: @unchecked Sendable {
         session = fresh
         return fresh
     }
-}
-
-/// Set from a cancellation handler on any thread, read on the connection's thread.
-final class CancellationFlag: @unchecked Sendable {
-    // `@unchecked Sendable`: `value` is guarded by `lock`.
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
 }

@@ -40,26 +40,26 @@ public struct PostgresListener: Sendable {
         let logger = self.logger
         let initialRetryDelay = self.initialRetryDelay
         continuation.onTermination = { _ in
-            stop.set()
+            stop.cancel()
             thread.stop()
         }
         thread.submit {
             var retryDelay = initialRetryDelay
-            while !stop.isSet {
+            while !stop.isCancelled {
                 do {
                     let session = try LibPQSession.connect(configuration)
                     defer { session.close() }
                     let listen = channels.map { "LISTEN \(PostgresQuery.quoteIdentifier($0))" }.joined(separator: "; ")
-                    _ = try session.runScript(listen, deadline: .now + configuration.statementTimeout, isCancelled: { stop.isSet })
+                    _ = try session.runScript(listen, deadline: .now + configuration.statementTimeout, isCancelled: { stop.isCancelled })
                     continuation.yield(.listening)
                     retryDelay = initialRetryDelay
-                    while !stop.isSet {
+                    while !stop.isCancelled {
                         for notification in try session.awaitNotifications(milliseconds: 200) {
                             continuation.yield(.notification(notification))
                         }
                     }
                 } catch let error as PostgresError {
-                    guard !stop.isSet else { break }
+                    guard !stop.isCancelled else { break }
                     logger.warning("PostgreSQL listener lost its connection; retrying",
                                    metadata: ["error": "\(error)", "retry.in": "\(retryDelay)"])
                     continuation.yield(.connectionLost(error))
@@ -77,7 +77,7 @@ public struct PostgresListener: Sendable {
 
 private func sleepUnlessStopped(_ delay: Duration, stop: CancellationFlag) {
     let end = ContinuousClock.now + delay
-    while !stop.isSet && ContinuousClock.now < end {
+    while !stop.isCancelled && ContinuousClock.now < end {
         Thread.sleep(forTimeInterval: 0.05)
     }
 }

@@ -1,3 +1,4 @@
+import DedicatedThread
 import CCurl
 
 /// What one transfer asks of libcurl, beyond the client-wide ``CurlConfiguration``.

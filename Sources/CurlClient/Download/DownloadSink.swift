@@ -1,3 +1,4 @@
+import DedicatedThread
 import Crypto
 import Foundation
 
