@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import PostgresClient
 import SpotqBroker
 import SpotqCore
@@ -35,7 +36,16 @@ struct MigrateCommand: AsyncParsableCommand {
         let migrations = try MigrationDirectory.load(folder)
         let client = PostgresClient(
             configuration: try PostgresConfiguration(url: try connection.resolvedDatabaseURL()), logger: logger)
-        defer { Task { await client.shutdown() } }
+        do {
+            try await migrate(migrations, from: folder, client: client, logger: logger)
+            await client.shutdown()
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    private func migrate(_ migrations: [Migration], from folder: URL, client: PostgresClient, logger: Logger) async throws {
         let migrator = Migrator(client: client, logger: logger)
 
         if statusOnly {

@@ -16,7 +16,6 @@ struct PostgresQueryTests {
     @Test func values_roundTripThroughTheServer_withTheirTypes() async throws {
         try await TemporaryDatabase.with { configuration in
             let connection = try await PostgresConnection.connect(configuration: configuration, logger: testLogger)
-            defer { Task { await connection.close() } }
             let hostile = "it's \"quoted\" \\ and ; DROP TABLE x; --"
             let when = Date(timeIntervalSince1970: 1_795_000_000.123456)
             let id = UUID()
@@ -38,6 +37,7 @@ struct PostgresQueryTests {
             #expect(try row.decode(PostgresBytes.self, column: "raw") == bytes)
             #expect(try row.decode(Int?.self, column: "missing") == nil)
             #expect(try row.decode(String.self, column: "list") == "{1,2,3}")
+            await connection.close()
         }
     }
 
