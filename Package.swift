@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // MARK: C libraries, found by pkg-config.
@@ -89,9 +90,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SpotqServer",
+            dependencies: [
+                "SpotqCore", "SpotqStore", "SpotqBroker", "AMQPClient", "PostgresClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SpotqCLI",
             dependencies: [
-                "SpotqCore", "SpotqStore", "SpotqBroker",
+                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "AMQPClient", "PostgresClient",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -99,7 +110,11 @@ let package = Package(
         ),
         .executableTarget(
             name: "spotq",
-            dependencies: ["SpotqCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "SpotqCLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
 
@@ -114,7 +129,7 @@ let package = Package(
         ),
         .target(
             name: "PostgresTestSupport",
-            dependencies: ["PostgresClient", "SpotqTestSupport"],
+            dependencies: ["PostgresClient", "SpotqStore", "SpotqTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SpotqCoreTests", dependencies: ["SpotqCore"], swiftSettings: swiftSettings),
@@ -139,6 +154,11 @@ let package = Package(
         .testTarget(
             name: "SpotqStoreTests",
             dependencies: ["SpotqStore", "PostgresTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SpotqServerTests",
+            dependencies: ["SpotqServer", "SpotqCLI", "PostgresTestSupport", "SpotqTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -34,6 +34,15 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
         public mutating func next() async throws -> AMQPDelivery? {
             try await buffer.next()
         }
+
+        /// Waits for the next delivery like ``next()``, then adds those that already
+        /// arrived behind it, up to `max` in all, without waiting for more: a consumer
+        /// that handles deliveries in batches (one database transaction for many) gets
+        /// large batches under load and no added latency when idle. Nil when the consumer ended.
+        public mutating func nextBatch(max: Int) async throws -> [AMQPDelivery]? {
+            guard let first = try await buffer.next() else { return nil }
+            return [first] + buffer.takeBuffered(max: max - 1)
+        }
     }
 }
 

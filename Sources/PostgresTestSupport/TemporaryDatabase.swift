@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresClient
+import SpotqStore
 import SpotqTestSupport
 
 /// A database of its own for one test, created on the test server and dropped afterwards.
@@ -10,28 +11,11 @@ public enum TemporaryDatabase {
         _ prefix: String = "spotq_test",
         _ body: (PostgresConfiguration) async throws -> T
     ) async throws -> T {
-        let admin = try PostgresConfiguration(url: try TestEnvironment.databaseURL())
-        let name = TestEnvironment.uniqueName(prefix)
-        let connection = try await PostgresConnection.connect(configuration: admin, logger: testLogger)
-        try await connection.runScript("CREATE DATABASE \(PostgresQuery.quoteIdentifier(name))")
-        var configuration = try PostgresConfiguration(url: replacingDatabase(in: admin.url, with: name))
-        configuration.statementTimeout = .seconds(60)
-        do {
-            let result = try await body(configuration)
-            try await connection.runScript("DROP DATABASE \(PostgresQuery.quoteIdentifier(name)) WITH (FORCE)")
-            await connection.close()
-            return result
-        } catch {
-            _ = try? await connection.runScript("DROP DATABASE \(PostgresQuery.quoteIdentifier(name)) WITH (FORCE)")
-            await connection.close()
-            throw error
+        try await ScratchDatabase.with(serverURL: try TestEnvironment.databaseURL(), prefix: prefix, logger: testLogger) { configuration in
+            var configuration = configuration
+            configuration.statementTimeout = .seconds(60)
+            return try await body(configuration)
         }
-    }
-
-    static func replacingDatabase(in url: String, with name: String) -> String {
-        guard var components = URLComponents(string: url) else { return url }
-        components.path = "/" + name
-        return components.string ?? url
     }
 }
 

@@ -9,7 +9,9 @@ public struct SpotqCommand: AsyncParsableCommand {
             Configuration comes from flags, then SPOTQ_* environment variables, then defaults.
             See README.md for every setting.
             """,
-        subcommands: [MigrateCommand.self]
+        subcommands: [
+            MigrateCommand.self, AssetsCommand.self, EnqueueCommand.self, ServerCommand.self, BenchCommand.self,
+        ]
     )
 
     public init() {}

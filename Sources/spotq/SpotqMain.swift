@@ -1,9 +1,12 @@
-import ArgumentParser
+import Logging
 import SpotqCLI
 
-/// The `spotq` binary's entry point: the root command of `SpotqCLI`, marked `@main`
-/// here because a library target cannot hold the entry point.
+/// The `spotq` binary's entry point. Logs go to stderr, so stdout holds only a command's
+/// output (tables, JSON, summaries) and can be piped.
 @main
-struct SpotqMain: AsyncParsableCommand {
-    static let configuration = SpotqCommand.configuration
+enum SpotqMain {
+    static func main() async {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        await SpotqCommand.main()
+    }
 }

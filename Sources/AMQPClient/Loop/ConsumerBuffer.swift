@@ -91,6 +91,20 @@ final class ConsumerBuffer: @unchecked Sendable {
         if sendCancel || !leftovers.isEmpty { handler(sendCancel, leftovers) }
     }
 
+    /// Up to `max` deliveries that already arrived, without waiting.
+    func takeBuffered(max: Int) -> [AMQPDelivery] {
+        lock.withLock {
+            let end = min(items.count, head + Swift.max(0, max))
+            let taken = Array(items[head..<end])
+            head = end
+            if head == items.count {
+                items.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return taken
+        }
+    }
+
     /// The next delivery; nil once the consumer ended normally; throws the error it ended with
     /// (once), or `CancellationError` when the task is cancelled (which also cancels the consumer).
     func next() async throws -> AMQPDelivery? {

@@ -51,6 +51,13 @@ public enum BrokerNames {
     public static let demandRoutingKey = "metrics.demand"
     /// Header carrying a human-readable reason on messages spotq dead-letters itself.
     public static let reasonHeader = "x-spotq-reason"
+    /// Where a message spotq dead-lettered itself was headed: exchange, routing key and the
+    /// queue it was consumed from, so a replay can send it back.
+    public static let originExchangeHeader = "x-spotq-origin-exchange"
+    public static let originRoutingKeyHeader = "x-spotq-origin-routing-key"
+    public static let originQueueHeader = "x-spotq-origin-queue"
+    /// When spotq dead-lettered it (ISO 8601, UTC).
+    public static let deadLetteredAtHeader = "x-spotq-dead-lettered-at"
 
     /// The quorum queue holding batch `id`'s work items; also its routing key on `spotq.work`.
     public static func batchQueue(_ id: Int64) -> String { "spotq.batch.\(id)" }
@@ -108,7 +115,7 @@ extension BrokerTopology {
 
     /// A quorum queue that dead-letters to `spotq.dlx` at least once: RabbitMQ keeps a
     /// dead letter until `spotq.dead` has confirmed it (this needs `reject-publish`).
-    static func quorumWithDeadLetters(deliveryLimit: Int) -> [String: QueueArgument] {
+    public static func quorumWithDeadLetters(deliveryLimit: Int) -> [String: QueueArgument] {
         [
             "x-queue-type": .string("quorum"),
             "x-dead-letter-exchange": .string(BrokerNames.deadLetterExchange),

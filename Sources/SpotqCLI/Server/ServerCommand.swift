@@ -1,0 +1,95 @@
+import AMQPClient
+import ArgumentParser
+import Foundation
+import Logging
+import PostgresClient
+import ServiceLifecycle
+import SpotqBroker
+import SpotqCore
+import SpotqServer
+import SpotqStore
+
+/// `spotq server`: the long-running background services.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run spotq's background services until SIGTERM or SIGINT.",
+        discussion: """
+            Components: enqueue (consumes spotq.enqueue into image_generation_queue) and
+            pending (wakes on NOTIFY spotq_pending and reports pending demand). All run by
+            default; --only picks some, e.g. `spotq server --only enqueue` to scale consumers out.
+            Enqueue settings: SPOTQ_ENQUEUE_MAX_BYTES, SPOTQ_ENQUEUE_PREFETCH, SPOTQ_ENQUEUE_BATCH,
+            SPOTQ_ENQUEUE_HOLD_SECONDS (see README).
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: .customLong("only"), help: "Comma-separated components to run: enqueue, pending (env SPOTQ_SERVER_ONLY; default all).")
+    var only: String?
+
+    func run() async throws {
+        let logger = try connection.makeLogger(label: "spotq.server")
+        let settings = connection.settings
+        let components = try settings.string(only, env: "SPOTQ_SERVER_ONLY").map { try ServerComponent.parseList($0) }
+            ?? Set(ServerComponent.allCases)
+        let enqueueConfiguration = try EnqueueConsumerConfiguration.from(settings)
+        let postgresConfiguration = try PostgresConfiguration(url: try connection.resolvedDatabaseURL())
+        let amqpURL = try connection.resolvedAMQPURL()
+
+        let postgres = PostgresClient(configuration: postgresConfiguration, logger: logger)
+        let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq server"), logger: logger)
+        do {
+            try await ServerStartup.checkSchema(postgres)
+            try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
+            let store = QueueStore(client: postgres)
+            var services: [any Service] = []
+            if components.contains(.enqueue) {
+                services.append(EnqueueConsumer(configuration: enqueueConfiguration, amqp: amqp, store: store, logger: logger))
+            }
+            if components.contains(.pending) {
+                services.append(PendingWatcher(
+                    listener: PostgresListener(configuration: postgresConfiguration, logger: logger),
+                    store: store, logger: logger, onDemand: { _ in }))
+            }
+            logger.info("server: starting", metadata: ["components": "\(components.map(\.rawValue).sorted().joined(separator: ","))"])
+            let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            try await group.run()
+            logger.info("server: stopped")
+        } catch {
+            await amqp.close()
+            await postgres.shutdown()
+            throw error
+        }
+        await amqp.close()
+        await postgres.shutdown()
+    }
+}
+
+/// Checks made once before the services start, with errors that say what to do.
+enum ServerStartup {
+    static func checkSchema(_ postgres: PostgresClient) async throws {
+        let rows = try await postgres.query("SELECT to_regclass('image_generation_queue') IS NOT NULL")
+        guard try rows[0].decode(Bool.self, at: 0) else {
+            throw ValidationError("the database has no spotq schema yet: run `spotq migrate` first")
+        }
+    }
+
+    /// Declares the standard topology, retrying while RabbitMQ is starting.
+    static func declareTopology(amqpURL: String, logger: Logger) async throws {
+        var failures = 0
+        while true {
+            do {
+                _ = try await TopologyDeclarer.declareStandard(amqpURL: amqpURL, logger: logger)
+                return
+            } catch let error as AMQPError where error.code == .connectionFailed && failures < 30 {
+                failures += 1
+                logger.warning("server: RabbitMQ not reachable yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: RetryBackoff().delay(afterFailures: failures))
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import AMQPClient
+import Foundation
+import SpotqCore
+
+/// The copy of a refused message that spotq publishes to `spotq.dlx`: the original body
+/// and properties, plus headers saying why and where it came from.
+///
+/// spotq publishes it itself (with a confirm) and then acks the original, rather than
+/// rejecting it, because a broker dead-letter carries no reason a person can read.
+enum DeadLetter {
+    static func message(
+        for delivery: AMQPDelivery, queue: String, exchange deadLetterExchange: String, reason: String, now: Date = Date()
+    ) -> AMQPOutgoingMessage {
+        var properties = delivery.properties
+        var headers = properties.headers ?? AMQPTable()
+        headers[BrokerNames.reasonHeader] = .string(String(reason.prefix(4_000)))
+        headers[BrokerNames.originExchangeHeader] = .string(delivery.exchange)
+        headers[BrokerNames.originRoutingKeyHeader] = .string(delivery.routingKey)
+        headers[BrokerNames.originQueueHeader] = .string(queue)
+        headers[BrokerNames.deadLetteredAtHeader] = .string(ISO8601DateFormatter().string(from: now))
+        properties.headers = headers
+        properties.deliveryMode = .persistent
+        return AMQPOutgoingMessage(
+            exchange: deadLetterExchange, routingKey: delivery.routingKey, body: delivery.body, properties: properties)
+    }
+}

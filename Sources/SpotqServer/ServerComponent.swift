@@ -1,0 +1,25 @@
+/// The background parts of `spotq server`; each can run alone (`--only`) to scale out.
+public enum ServerComponent: String, Sendable, CaseIterable {
+    /// Consumes `spotq.enqueue` into `image_generation_queue`.
+    case enqueue
+    /// Watches pending demand (LISTEN spotq_pending) and reports it.
+    case pending
+
+    /// Parses a comma-separated list such as `enqueue,pending`.
+    public static func parseList(_ text: String) throws(ServerComponentError) -> Set<ServerComponent> {
+        var components = Set<ServerComponent>()
+        for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            guard let component = ServerComponent(rawValue: part.lowercased()) else {
+                throw ServerComponentError(message: "unknown server component '\(part)'; choose from \(allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            components.insert(component)
+        }
+        guard !components.isEmpty else { throw ServerComponentError(message: "--only needs at least one component") }
+        return components
+    }
+}
+
+public struct ServerComponentError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
