@@ -32,7 +32,8 @@ public struct PendingWatcher: Service {
         }
     }
 
-    func watch() async throws {
+    /// Watches until the task is cancelled.
+    public func watch() async throws {
         // Newest-only: a scan requested while one runs is one more scan, not a backlog.
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         try await withThrowingTaskGroup(of: Void.self) { group in
