@@ -2,7 +2,7 @@
 #   make services        start them (installs missing packages first); `. .spotq/env`
 #   make services-stop   stop them
 #   make build           install missing packages, swift build
-#   make test            install, start services, swift test, stop services
+#   make test            install (apt, and pika into .spotq/venv), start services, swift test, stop services
 #   make clean           remove build products (.spotq, the services' data, stays)
 # SWIFT_TEST_FLAGS passes options to swift test, e.g. SWIFT_TEST_FLAGS='--filter Planner'.
 
@@ -31,6 +31,7 @@ build:
 # test's closing lines are the last thing printed.
 test:
 	@scripts/services.sh up || { status=$$?; scripts/services.sh down >/dev/null 2>&1; exit $$status; }; \
+	scripts/install-python-clients.sh || { status=$$?; scripts/services.sh down >/dev/null 2>&1; exit $$status; }; \
 	trap 'scripts/services.sh down >.spotq/services-stop.log 2>&1 || echo "make test: stopping services failed, see .spotq/services-stop.log" >&2' EXIT; \
 	trap 'exit 130' INT; trap 'exit 143' TERM; \
 	. .spotq/env; \

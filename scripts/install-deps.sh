@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages spotq needs to build and test, and nothing else:
 #   build:   pkg-config, libpq-dev, librabbitmq-dev, libcurl4-openssl-dev
 #   servers: postgresql-15 (+ client tools), rabbitmq-server (3.10, with Erlang)
+#   tests:   openssl, python3 + python3-venv (scripts/install-python-clients.sh adds pika)
 #
 # Idempotent and fast when everything is present: it asks dpkg first and only
 # runs `apt-get update` + `apt-get install` (once) when something is missing, so
@@ -25,6 +26,8 @@ packages=(
     postgresql-client-15
     rabbitmq-server
     openssl          # the CurlClient TLS test makes a throwaway certificate
+    python3          # the tests' non-Swift clients (pika, from PyPI, in .spotq/venv)
+    python3-venv
 )
 
 is_installed() {

@@ -11,6 +11,17 @@ public enum Shell {
     /// Runs `executable` with `arguments`, waits, and throws with its output if it fails.
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let (exitCode, output) = try capture(executable, arguments)
+        guard exitCode == 0 else {
+            throw TestEnvironmentError(
+                description: "\(executable) \(arguments.joined(separator: " ")) failed (exit \(exitCode)):\n\(output)")
+        }
+        return output
+    }
+
+    /// Runs `executable` with `arguments` and returns its exit code (-1 when a signal ended
+    /// it) and its output (stdout and stderr together), whatever the code.
+    public static func capture(_ executable: String, _ arguments: [String]) throws -> (exitCode: Int32, output: String) {
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("spotq-shell-\(UUID().uuidString).log").path
         defer { unlink(outputPath) }
@@ -44,12 +55,7 @@ public enum Shell {
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
         let exited = status & 0x7f == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            throw TestEnvironmentError(
-                description: "\(executable) \(arguments.joined(separator: " ")) failed (status \(status)):\n\(output)")
-        }
-        return output
+        return (exited ? (status >> 8) & 0xff : -1, output)
     }
 }
 

@@ -82,4 +82,5 @@ public enum TestEnvironment {
 
 public struct TestEnvironmentError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
