@@ -44,7 +44,8 @@ public enum TestEnvironment {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     }
 
-    static func value(of name: String) throws -> String {
+    /// A variable from the environment, else from `.spotq/env`; throws saying how to get it.
+    public static func value(of name: String) throws -> String {
         if let value = ProcessInfo.processInfo.environment[name], !value.isEmpty {
             return value
         }

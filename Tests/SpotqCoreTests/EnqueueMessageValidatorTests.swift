@@ -102,3 +102,16 @@ struct RetryBackoffTests {
         }
     }
 }
+
+@Suite("JSON writer")
+struct JSONValueTests {
+    @Test func serialized_escapesStrings_keepsOrder_andRoundTripsThroughFoundation() throws {
+        let value: JSONValue = ["b": "quote \" backslash \\ newline \n tab \t bell \u{07} é", "a": [1, 2.5, true, .null, .unsigned(UInt64.max)]]
+        let text = String(decoding: value.serialized(), as: UTF8.self)
+        #expect(text.hasPrefix(#"{"b":"#))
+        #expect(text.contains(#"\u0007"#))
+        #expect(text.contains("18446744073709551615"))
+        let parsed = try JSONSerialization.jsonObject(with: Data(value.serialized())) as? [String: Any]
+        #expect(parsed?["b"] as? String == "quote \" backslash \\ newline \n tab \t bell \u{07} é")
+    }
+}

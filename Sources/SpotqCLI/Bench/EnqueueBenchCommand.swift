@@ -82,7 +82,8 @@ struct EnqueueBenchmark {
         try await verifyAndEmpty(expect: count)
 
         // 2. spotq enqueue --via sql: 500 per transaction.
-        let bulk = BenchAssets.requests(count: count, prefix: "bulk", assets: assets)
+        let bulk = BenchAssets.messages(count: count, prefix: "bulk", assets: assets)
+        let averageBytes = bulk.reduce(0) { $0 + $1.body.count } / max(1, bulk.count)
         let lines = bulk.enumerated().map { EnqueueLine(number: $0.offset + 1, body: $0.element.body) }
         phases.append(Phase(name: "SQL bulk (spotq enqueue --via sql)", seconds: try await measure {
             let summary = try await SQLBulkEnqueuer(store: QueueStore(client: client)).run(lines)
@@ -91,13 +92,13 @@ struct EnqueueBenchmark {
         try await verifyAndEmpty(expect: count)
 
         // 3 and 4. Publish to a scratch queue, then let the server's consumer drain it.
-        let viaAMQP = BenchAssets.requests(count: count, prefix: "amqp", assets: assets)
+        let viaAMQP = BenchAssets.messages(count: count, prefix: "amqp", assets: assets)
         let (publish, ingest) = try await measureAMQP(viaAMQP)
         phases.append(Phase(name: "AMQP publish with confirms (batches of 500)", seconds: publish))
         phases.append(Phase(name: "AMQP → PostgreSQL (spotq server enqueue)", seconds: ingest))
         try await verifyAndEmpty(expect: count)
 
-        return try await render(phases)
+        return try await render(phases, averageBytes: averageBytes)
     }
 
     func measure(_ body: () async throws -> Void) async throws -> Double {
@@ -186,7 +187,7 @@ struct EnqueueBenchmark {
         }
     }
 
-    func render(_ phases: [Phase]) async throws -> String {
+    func render(_ phases: [Phase], averageBytes: Int) async throws -> String {
         let version = try await client.query("SHOW server_version")
         let postgres = try version[0].decode(String.self, at: 0)
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -198,7 +199,7 @@ struct EnqueueBenchmark {
         }
         return """
             spotq bench enqueue: \(count) requests per phase, \(cores) cores, PostgreSQL \(postgres.split(separator: " ").first ?? "?"), \
-            one ~2 KB text-to-image workflow per request
+            \(averageBytes)-byte messages (text-to-image workflow, 0-2 LoRAs)
             \(table.render())
             """
     }
@@ -230,22 +231,24 @@ struct BenchAssets {
     }
 
     /// The README's INSERT for one request, with its values as parameters.
-    static func insertStatement(_ message: EnqueueMessage) -> PostgresQuery {
-        let object = (try? JSONSerialization.jsonObject(with: Data(message.body))) as? [String: Any] ?? [:]
-        func json(_ value: Any?) -> String {
-            String(decoding: (try? JSONSerialization.data(withJSONObject: value ?? [:], options: [.sortedKeys])) ?? Data("{}".utf8), as: UTF8.self)
+    static func insertStatement(_ request: TextToImageRequest) -> PostgresQuery {
+        guard case .object(let fields) = request.message() else { preconditionFailure("a message is an object") }
+        func json(_ key: String) -> PostgresRawJSON {
+            PostgresRawJSON(String(decoding: (fields.first { $0.0 == key }?.1 ?? .null).serialized(), as: UTF8.self))
         }
-        let checkpoint = object["checkpoint"] as? String ?? ""
-        let priority = object["priority"] as? Int ?? 0
         return """
             INSERT INTO image_generation_queue (request_id, checkpoint, loras, prompt, workflow, priority)
-            VALUES (\(message.requestID), \(checkpoint), \(PostgresRawJSON(json(object["loras"])))::jsonb,
-                    \(PostgresRawJSON(json(object["prompt"])))::jsonb, \(PostgresRawJSON(json(object["workflow"])))::jsonb, \(priority))
+            VALUES (\(request.requestID), \(request.checkpoint), \(json("loras"))::jsonb,
+                    \(json("prompt"))::jsonb, \(json("workflow"))::jsonb, \(request.priority))
             ON CONFLICT (request_id) DO NOTHING
             """
     }
 
-    static func requests(count: Int, prefix: String, assets: BenchAssets) -> [EnqueueMessage] {
+    static func messages(count: Int, prefix: String, assets: BenchAssets) -> [EnqueueMessage] {
+        requests(count: count, prefix: prefix, assets: assets).map { EnqueueMessage(requestID: $0.requestID, body: $0.messageJSON()) }
+    }
+
+    static func requests(count: Int, prefix: String, assets: BenchAssets) -> [TextToImageRequest] {
         (0..<count).map { index in
             var loras: [LoraUse] = []
             for k in 0..<(index % 3) { loras.append(LoraUse(file: assets.loras[(index * 7 + k * 13) % assets.loras.count].filename, strength: 0.8)) }
@@ -253,7 +256,7 @@ struct BenchAssets {
                 requestID: "bench-\(prefix)-\(index)", checkpoint: assets.checkpoints[index % assets.checkpoints.count].filename,
                 loras: loras, positive: "a lighthouse on a cliff at dawn, detailed, photograph number \(index)")
             request.seed = UInt64(index) &* 2_654_435_761
-            return EnqueueMessage(requestID: request.requestID, body: request.messageJSON())
+            return request
         }
     }
 }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// A LoRA an item applies, and how strongly.
 public struct LoraUse: Sendable, Hashable, Codable {
     public var file: String
@@ -37,53 +35,59 @@ public struct TextToImageRequest: Sendable {
         self.positive = positive
     }
 
-    /// The ComfyUI API-format workflow, as a JSON object.
-    public func workflow() -> [String: Any] {
-        var nodes: [String: Any] = [
-            "4": ["class_type": "CheckpointLoaderSimple", "inputs": ["ckpt_name": checkpoint]],
+    /// The ComfyUI API-format workflow.
+    public func workflow() -> JSONValue {
+        func link(_ node: String, _ output: Int64) -> JSONValue { [.string(node), .integer(output)] }
+        var nodes: [(String, JSONValue)] = [
+            ("4", ["class_type": "CheckpointLoaderSimple", "inputs": ["ckpt_name": .string(checkpoint)]]),
         ]
-        var model: [Any] = ["4", 0]
-        var clip: [Any] = ["4", 1]
+        var model = link("4", 0)
+        var clip = link("4", 1)
         for (index, lora) in loras.enumerated() {
             let id = String(10 + index)
-            nodes[id] = ["class_type": "LoraLoader", "inputs": [
-                "lora_name": lora.file, "strength_model": lora.strength, "strength_clip": lora.strength,
+            nodes.append((id, ["class_type": "LoraLoader", "inputs": [
+                "lora_name": .string(lora.file), "strength_model": .number(lora.strength), "strength_clip": .number(lora.strength),
                 "model": model, "clip": clip,
-            ] as [String: Any]]
-            model = [id, 0]
-            clip = [id, 1]
+            ]]))
+            model = link(id, 0)
+            clip = link(id, 1)
         }
-        nodes["6"] = ["class_type": "CLIPTextEncode", "inputs": ["text": positive, "clip": clip] as [String: Any]]
-        nodes["7"] = ["class_type": "CLIPTextEncode", "inputs": ["text": negative, "clip": clip] as [String: Any]]
-        nodes["5"] = ["class_type": "EmptyLatentImage", "inputs": ["width": width, "height": height, "batch_size": 1]]
-        nodes["3"] = ["class_type": "KSampler", "inputs": [
-            "seed": NSNumber(value: seed), "steps": steps, "cfg": cfg, "sampler_name": samplerName, "scheduler": scheduler,
-            "denoise": 1, "model": model, "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0],
-        ] as [String: Any]]
-        nodes["8"] = ["class_type": "VAEDecode", "inputs": ["samples": ["3", 0], "vae": ["4", 2]] as [String: Any]]
-        nodes["9"] = ["class_type": "SaveImage", "inputs": ["filename_prefix": "spotq", "images": ["8", 0]] as [String: Any]]
-        return nodes
+        nodes += [
+            ("6", ["class_type": "CLIPTextEncode", "inputs": ["text": .string(positive), "clip": clip]]),
+            ("7", ["class_type": "CLIPTextEncode", "inputs": ["text": .string(negative), "clip": clip]]),
+            ("5", ["class_type": "EmptyLatentImage", "inputs": [
+                "width": .integer(Int64(width)), "height": .integer(Int64(height)), "batch_size": 1,
+            ]]),
+            ("3", ["class_type": "KSampler", "inputs": [
+                "seed": .unsigned(seed), "steps": .integer(Int64(steps)), "cfg": .number(cfg),
+                "sampler_name": .string(samplerName), "scheduler": .string(scheduler), "denoise": 1,
+                "model": model, "positive": link("6", 0), "negative": link("7", 0), "latent_image": link("5", 0),
+            ]]),
+            ("8", ["class_type": "VAEDecode", "inputs": ["samples": link("3", 0), "vae": link("4", 2)]]),
+            ("9", ["class_type": "SaveImage", "inputs": ["filename_prefix": "spotq", "images": link("8", 0)]]),
+        ]
+        return .object(nodes)
     }
 
-    /// The message object (see ``EnqueueMessage``).
-    public func messageObject() -> [String: Any] {
+    /// The message (see ``EnqueueMessage``).
+    public func message() -> JSONValue {
         [
-            "version": EnqueueMessage.version,
-            "request_id": requestID,
-            "checkpoint": checkpoint,
-            "loras": loras.map { ["file": $0.file, "strength": $0.strength] as [String: Any] },
+            "version": .integer(Int64(EnqueueMessage.version)),
+            "request_id": .string(requestID),
+            "checkpoint": .string(checkpoint),
+            "loras": .array(loras.map { ["file": .string($0.file), "strength": .number($0.strength)] }),
             "prompt": [
-                "positive": positive, "negative": negative, "seed": NSNumber(value: seed), "width": width, "height": height,
-                "steps": steps, "cfg": cfg, "sampler_name": samplerName, "scheduler": scheduler,
-            ] as [String: Any],
+                "positive": .string(positive), "negative": .string(negative), "seed": .unsigned(seed),
+                "width": .integer(Int64(width)), "height": .integer(Int64(height)), "steps": .integer(Int64(steps)),
+                "cfg": .number(cfg), "sampler_name": .string(samplerName), "scheduler": .string(scheduler),
+            ],
             "workflow": workflow(),
-            "priority": priority,
+            "priority": .integer(Int64(priority)),
         ]
     }
 
     /// The message as one line of compact JSON.
     public func messageJSON() -> [UInt8] {
-        // Every value above is JSON-serializable, so this cannot fail.
-        Array(try! JSONSerialization.data(withJSONObject: messageObject(), options: [.sortedKeys, .withoutEscapingSlashes]))
+        message().serialized()
     }
 }
