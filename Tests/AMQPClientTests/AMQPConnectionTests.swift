@@ -64,8 +64,8 @@ struct AMQPConnectionTests {
         let broker = try FakeBroker(.handshakeThenSilence(heartbeat: 1))
         defer { broker.stop() }
         let configuration = AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", heartbeatSeconds: 1)
+        // No isOpen check here: on a loaded machine two silent seconds may pass before it.
         let connection = try await AMQPConnection.connect(configuration: configuration, logger: AMQPTest.logger)
-        #expect(connection.isOpen)
         let reason = try await withTimeout(6, "heartbeat timeout") { try await connection.waitUntilClosed() }
         #expect(reason.code == .heartbeatTimeout)
         #expect(!connection.isOpen)
@@ -93,9 +93,11 @@ struct AMQPConnectionTests {
         try await Task.sleep(for: .milliseconds(100))
         let started = ContinuousClock.now
         call.cancel()
-        let result = try await withTimeout(2, "the cancelled call returns") { await call.result }
+        let result = try await withTimeout(10, "the cancelled call returns") { await call.result }
         #expect(throws: CancellationError.self) { try result.get() }
-        #expect(ContinuousClock.now - started < .seconds(1))
+        // Well before the 20 s RPC timeout: the cancellation, not the timeout, ended the call.
+        // (A bound, not a speed goal; generous so a loaded CI machine does not fail it.)
+        #expect(ContinuousClock.now - started < .seconds(10))
 
         // The broker goes away: the connection notices and ends.
         broker.stop()
