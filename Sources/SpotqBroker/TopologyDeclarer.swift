@@ -30,6 +30,14 @@ public enum TopologyDeclarer {
         }
     }
 
+    /// Declares batch `id`'s work queue and binds it to `spotq.work`; returns the queue name.
+    @discardableResult
+    public static func declareBatch(_ id: Int64, settings: BrokerTopologySettings = .init(), on channel: AMQPChannel) async throws -> String {
+        let (queue, binding) = BrokerTopology.batch(id, settings: settings)
+        _ = try await declare(BrokerTopology(exchanges: [], queues: [queue], bindings: [binding]), on: channel)
+        return queue.name
+    }
+
     /// Declares every exchange, then every queue, then every binding of `topology`.
     public static func declare(_ topology: BrokerTopology, on channel: AMQPChannel) async throws -> Counts {
         var counts = Counts()

@@ -2,10 +2,11 @@
 public enum ServerComponent: String, Sendable, CaseIterable {
     /// Consumes `spotq.enqueue` into `image_generation_queue`.
     case enqueue
-    /// Watches pending demand (LISTEN spotq_pending) and reports it.
-    case pending
+    /// Watches pending demand (LISTEN spotq_pending), plans batches when enough waits, and
+    /// publishes their work messages.
+    case planner
 
-    /// Parses a comma-separated list such as `enqueue,pending`.
+    /// Parses a comma-separated list such as `enqueue,planner`.
     public static func parseList(_ text: String) throws(ServerComponentError) -> Set<ServerComponent> {
         var components = Set<ServerComponent>()
         for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {

@@ -16,16 +16,17 @@ struct ServerCommand: AsyncParsableCommand {
         abstract: "Run spotq's background services until SIGTERM or SIGINT.",
         discussion: """
             Components: enqueue (consumes spotq.enqueue into image_generation_queue) and
-            pending (wakes on NOTIFY spotq_pending and reports pending demand). All run by
-            default; --only picks some, e.g. `spotq server --only enqueue` to scale consumers out.
-            Enqueue settings: SPOTQ_ENQUEUE_MAX_BYTES, SPOTQ_ENQUEUE_PREFETCH, SPOTQ_ENQUEUE_BATCH,
-            SPOTQ_ENQUEUE_HOLD_SECONDS (see README).
+            planner (wakes on NOTIFY spotq_pending; plans and publishes batches when
+            SPOTQ_PLAN_AT_ITEMS images wait or the oldest waited SPOTQ_PLAN_AFTER_SECONDS).
+            All run by default; --only picks some, e.g. `spotq server --only enqueue` to scale
+            consumers out. The planner needs SPOTQ_SECRET (batch upload tokens derive from it).
+            Every setting is in the README.
             """
     )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .customLong("only"), help: "Comma-separated components to run: enqueue, pending (env SPOTQ_SERVER_ONLY; default all).")
+    @Option(name: .customLong("only"), help: "Comma-separated components to run: enqueue, planner (env SPOTQ_SERVER_ONLY; default all).")
     var only: String?
 
     func run() async throws {
@@ -34,6 +35,8 @@ struct ServerCommand: AsyncParsableCommand {
         let components = try settings.string(only, env: "SPOTQ_SERVER_ONLY").map { try ServerComponent.parseList($0) }
             ?? Set(ServerComponent.allCases)
         let enqueueConfiguration = try EnqueueConsumerConfiguration.from(settings)
+        let planning = try PlanningSettings.resolve(settings)
+        let secret = components.contains(.planner) ? try ServerStartup.secret(settings) : ""
         let postgresConfiguration = try PostgresConfiguration(url: try connection.resolvedDatabaseURL())
         let amqpURL = try connection.resolvedAMQPURL()
 
@@ -47,10 +50,11 @@ struct ServerCommand: AsyncParsableCommand {
             if components.contains(.enqueue) {
                 services.append(EnqueueConsumer(configuration: enqueueConfiguration, amqp: amqp, store: store, logger: logger))
             }
-            if components.contains(.pending) {
-                services.append(PendingWatcher(
+            if components.contains(.planner) {
+                services.append(AutoPlanner(
+                    settings: planning, secret: secret, postgres: postgres,
                     listener: PostgresListener(configuration: postgresConfiguration, logger: logger),
-                    store: store, logger: logger, onDemand: { _ in }))
+                    publisher: BatchPublisher(postgres: postgres, amqp: amqp, logger: logger), logger: logger))
             }
             logger.info("server: starting", metadata: ["components": "\(components.map(\.rawValue).sorted().joined(separator: ","))"])
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
@@ -71,6 +75,15 @@ struct ServerCommand: AsyncParsableCommand {
 
 /// Checks made once before the services start, with errors that say what to do.
 enum ServerStartup {
+    /// SPOTQ_SECRET, checked: batch upload tokens are derived from it.
+    static func secret(_ settings: SettingsSource) throws -> String {
+        guard let secret = settings.string(nil, env: "SPOTQ_SECRET") else {
+            throw ConfigurationError(message: "SPOTQ_SECRET is not set: the planner derives batch upload tokens from it (e.g. `export SPOTQ_SECRET=$(openssl rand -hex 32)`, the same for server and provisioner)")
+        }
+        try BatchToken.validateSecret(secret)
+        return secret
+    }
+
     static func checkSchema(_ postgres: PostgresClient) async throws {
         let rows = try await postgres.query("SELECT to_regclass('image_generation_queue') IS NOT NULL")
         guard try rows[0].decode(Bool.self, at: 0) else {

@@ -7,6 +7,12 @@ public struct BrokerTopology: Sendable, Equatable {
     public var queues: [Queue]
     public var bindings: [Binding]
 
+    public init(exchanges: [Exchange], queues: [Queue], bindings: [Binding]) {
+        self.exchanges = exchanges
+        self.queues = queues
+        self.bindings = bindings
+    }
+
     public struct Exchange: Sendable, Equatable {
         public enum Kind: String, Sendable { case direct, topic, fanout, headers }
         public var name: String

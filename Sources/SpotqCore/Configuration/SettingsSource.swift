@@ -42,6 +42,27 @@ public struct SettingsSource: Sendable {
     }
 }
 
+extension SettingsSource {
+    /// A decimal setting within `range`, with a default.
+    public func double(_ flag: Double?, env name: String, default value: Double, range: ClosedRange<Double>) throws -> Double {
+        let resolved: Double
+        if let flag {
+            resolved = flag
+        } else if let text = environment[name], !text.isEmpty {
+            guard let parsed = Double(text), parsed.isFinite else {
+                throw ConfigurationError(message: "\(name)='\(text)' is not a number")
+            }
+            resolved = parsed
+        } else {
+            resolved = value
+        }
+        guard range.contains(resolved) else {
+            throw ConfigurationError(message: "\(name) must be between \(range.lowerBound) and \(range.upperBound) (got \(resolved))")
+        }
+        return resolved
+    }
+}
+
 /// A setting that is missing or invalid; the message says how to fix it.
 public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
     public let message: String

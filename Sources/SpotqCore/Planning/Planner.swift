@@ -27,6 +27,16 @@ public struct BatchEstimate: Sendable, Equatable, Codable {
     public var usd: Double
     public var usdPerImage: Double
 
+    enum CodingKeys: String, CodingKey {
+        case images
+        case payloadGB = "payload_gb"
+        case volumeGB = "volume_gb"
+        case setupHours = "setup_hours"
+        case runHours = "run_hours"
+        case pods, usd
+        case usdPerImage = "usd_per_image"
+    }
+
     public init(images: Int, payloadBytes: Int64, pods requested: Int? = nil, policy: PlanningPolicy, gpu: GPUProfile) {
         self.images = images
         payloadGB = Double(payloadBytes) / 1e9

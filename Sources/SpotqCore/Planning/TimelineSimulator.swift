@@ -10,6 +10,13 @@ public struct Timeline: Sendable, Equatable, Codable {
     public var makespan: Double
     /// When the last download finished.
     public var downloadSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case timeToFirstImage = "time_to_first_image_s"
+        case gpuIdleSeconds = "gpu_idle_s"
+        case makespan = "makespan_s"
+        case downloadSeconds = "download_s"
+    }
 }
 
 public enum TimelineSimulator {

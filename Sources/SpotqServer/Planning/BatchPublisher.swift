@@ -1,0 +1,105 @@
+import AMQPClient
+import Foundation
+import Logging
+import PostgresClient
+import SpotqBroker
+import SpotqCore
+import SpotqStore
+
+/// Publishes the work messages of planned batches: one per image, in generation order, to
+/// `spotq.work` → `spotq.batch.<id>`, with publisher confirms.
+///
+/// Crash-safe by construction: an item stays `planned` until the broker confirmed its
+/// message, and only then becomes `queued`; a batch becomes `queued` when none of its items
+/// is left `planned`. Every run starts with whatever is still planned, so a publisher that
+/// died between the plan's commit and the last confirm is finished by the next one. A
+/// message confirmed just before a crash may be published twice; pods and ingest treat
+/// work at least once.
+public struct BatchPublisher: Sendable {
+    public let postgres: PostgresClient
+    public let amqp: AMQPClient
+    public let logger: Logger
+    public var chunkSize = 500
+    public var topologySettings = BrokerTopologySettings()
+
+    public init(postgres: PostgresClient, amqp: AMQPClient, logger: Logger) {
+        self.postgres = postgres
+        self.amqp = amqp
+        self.logger = logger
+    }
+
+    public struct Published: Sendable, Equatable {
+        public var batches = 0
+        public var messages = 0
+    }
+
+    /// Publishes every batch that still has planned items.
+    @discardableResult
+    public func publishPending() async throws -> Published {
+        let rows = try await postgres.query("""
+            SELECT id FROM batches WHERE status IN ('planned', 'publishing') ORDER BY id
+            """)
+        var total = Published()
+        for row in rows {
+            let id = try row.decode(Int64.self, at: 0)
+            total.messages += try await publish(batch: id)
+            total.batches += 1
+        }
+        return total
+    }
+
+    /// Publishes what is still planned of batch `id`; returns how many messages it sent.
+    public func publish(batch id: Int64) async throws -> Int {
+        try await postgres.query("UPDATE batches SET status = 'publishing' WHERE id = \(id) AND status = 'planned'")
+        let connection = try await amqp.connection()
+        let channel = try await connection.openChannel()
+        do {
+            let queue = try await TopologyDeclarer.declareBatch(id, settings: topologySettings, on: channel)
+            var sent = 0
+            while true {
+                let rows = try await postgres.query("""
+                    SELECT id, jsonb_build_object(
+                        'version', 1, 'batch_id', batch_id, 'item_id', id, 'request_id', request_id,
+                        'position', batch_position, 'checkpoint', checkpoint, 'loras', loras,
+                        'prompt', prompt, 'workflow', workflow)::text
+                    FROM image_generation_queue
+                    WHERE batch_id = \(id) AND status = 'planned'
+                    ORDER BY batch_position
+                    LIMIT \(chunkSize)
+                    """)
+                if rows.isEmpty { break }
+                var ids: [Int64] = []
+                var messages: [AMQPOutgoingMessage] = []
+                for row in rows {
+                    let itemID = try row.decode(Int64.self, at: 0)
+                    ids.append(itemID)
+                    messages.append(AMQPOutgoingMessage(
+                        exchange: BrokerNames.workExchange, routingKey: queue, body: Array(try row.decode(String.self, at: 1).utf8),
+                        properties: AMQPMessageProperties(
+                            contentType: "application/json", deliveryMode: .persistent, messageID: "item-\(itemID)", type: "spotq.work.v1"),
+                        mandatory: true))
+                }
+                let outcome = try await channel.publishBatch(messages)
+                guard outcome.allConfirmed else {
+                    throw AMQPError(code: .publishNacked, message: "batch \(id): the broker did not take \(outcome.count - outcome.confirmedCount) work messages; they stay planned and are published on the next run")
+                }
+                try await postgres.query("""
+                    UPDATE image_generation_queue SET status = 'queued'
+                    WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'planned'
+                    """)
+                sent += ids.count
+            }
+            try await postgres.query("""
+                UPDATE batches SET status = 'queued', published_at = coalesce(published_at, now())
+                WHERE id = \(id) AND status IN ('planned', 'publishing')
+                  AND NOT EXISTS (SELECT 1 FROM image_generation_queue WHERE batch_id = \(id) AND status = 'planned')
+                """)
+            try? await channel.close()
+            if sent > 0 { logger.info("planner: published batch \(id)", metadata: ["messages": "\(sent)", "queue": "\(queue)"]) }
+            return sent
+        } catch {
+            try? await channel.close()
+            throw error
+        }
+    }
+}
