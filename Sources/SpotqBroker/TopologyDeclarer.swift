@@ -30,11 +30,13 @@ public enum TopologyDeclarer {
         }
     }
 
-    /// Declares batch `id`'s work queue and binds it to `spotq.work`; returns the queue name.
+    /// Declares batch `id`'s work queue and binds it to `spotq.work` (declared too, so the
+    /// binding cannot fail on a broker that lost it); returns the queue name.
     @discardableResult
     public static func declareBatch(_ id: Int64, settings: BrokerTopologySettings = .init(), on channel: AMQPChannel) async throws -> String {
         let (queue, binding) = BrokerTopology.batch(id, settings: settings)
-        _ = try await declare(BrokerTopology(exchanges: [], queues: [queue], bindings: [binding]), on: channel)
+        let exchanges = BrokerTopology.standard(settings).exchanges.filter { $0.name == BrokerNames.workExchange || $0.name == BrokerNames.deadLetterExchange }
+        _ = try await declare(BrokerTopology(exchanges: exchanges, queues: [queue], bindings: [binding]), on: channel)
         return queue.name
     }
 

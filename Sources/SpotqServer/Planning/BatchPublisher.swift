@@ -20,6 +20,8 @@ public struct BatchPublisher: Sendable {
     public let amqp: AMQPClient
     public let logger: Logger
     public var chunkSize = 500
+    /// Called after each chunk is confirmed and recorded; tests stop a run here to play a crash.
+    public var afterChunk: @Sendable (_ batch: Int64, _ published: Int) throws -> Void = { _, _ in }
     public var topologySettings = BrokerTopologySettings()
 
     public init(postgres: PostgresClient, amqp: AMQPClient, logger: Logger) {
@@ -31,6 +33,11 @@ public struct BatchPublisher: Sendable {
     public struct Published: Sendable, Equatable {
         public var batches = 0
         public var messages = 0
+
+        public init(batches: Int = 0, messages: Int = 0) {
+            self.batches = batches
+            self.messages = messages
+        }
     }
 
     /// Publishes every batch that still has planned items.
@@ -88,6 +95,7 @@ public struct BatchPublisher: Sendable {
                     WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'planned'
                     """)
                 sent += ids.count
+                try afterChunk(id, sent)
             }
             try await postgres.query("""
                 UPDATE batches SET status = 'queued', published_at = coalesce(published_at, now())

@@ -25,23 +25,33 @@ struct EnqueueFixture: Sendable {
     let deadQueue: String
     let logger: Logger
 
-    /// Sets up on the shared test servers, or on `databaseURL`'s server when given.
-    static func with(databaseURL: String? = nil, _ body: (EnqueueFixture) async throws -> Void) async throws {
-        if let databaseURL {
-            try await with(database: try PostgresConfiguration(url: databaseURL), body)
+    /// Sets up on the shared test servers, or on `databaseURL`'s server when given. With
+    /// `ownVhost`, RabbitMQ objects live in a vhost of the test's own: needed when the test
+    /// makes batch queues, whose names (`spotq.batch.<id>`) repeat across test databases.
+    static func with(databaseURL: String? = nil, ownVhost: Bool = false, _ body: (EnqueueFixture) async throws -> Void) async throws {
+        if ownVhost {
+            try await TemporaryVhost.with { amqpURL in try await with(databaseURL: databaseURL, amqpURL: amqpURL, body) }
         } else {
-            try await TemporaryDatabase.with { try await with(database: $0, body) }
+            try await with(databaseURL: databaseURL, amqpURL: try TestEnvironment.amqpURL(), body)
         }
     }
 
-    static func with(database: PostgresConfiguration, _ body: (EnqueueFixture) async throws -> Void) async throws {
+    static func with(databaseURL: String?, amqpURL: String, _ body: (EnqueueFixture) async throws -> Void) async throws {
+        if let databaseURL {
+            try await with(database: try PostgresConfiguration(url: databaseURL), amqpURL: amqpURL, body)
+        } else {
+            try await TemporaryDatabase.with { try await with(database: $0, amqpURL: amqpURL, body) }
+        }
+    }
+
+    static func with(database: PostgresConfiguration, amqpURL: String, _ body: (EnqueueFixture) async throws -> Void) async throws {
         var database = database
         database.connectTimeout = .seconds(2)
         database.statementTimeout = .seconds(20)
         let postgres = PostgresClient(configuration: database, logger: testLogger)
         try await migrateAndRegister(postgres)
         let name = TestEnvironment.uniqueName("spotq.test.enqueue")
-        let amqpConfiguration = AMQPConfiguration(url: try TestEnvironment.amqpURL(), connectionName: name)
+        let amqpConfiguration = AMQPConfiguration(url: amqpURL, connectionName: name)
         let connection = try await AMQPConnection.connect(configuration: amqpConfiguration, logger: testLogger)
         let fixture = EnqueueFixture(
             database: database, postgres: postgres,
