@@ -20,25 +20,30 @@ public struct BatchGraph: Sendable {
 
     /// Builds the graph of `items` (global indices, already in priority order).
     public init(work: PendingWork, items: [Int32]) {
-        var local: [Int32: Int32] = [:]
-        func localAsset(_ global: Int32) -> Int32 {
-            if let index = local[global] { return index }
-            let index = Int32(assetSizes.count)
-            local[global] = index
-            globalAssets.append(global)
-            let asset = work.assets[Int(global)]
-            assetSizes.append(asset.sizeBytes)
-            assetIsCheckpoint.append(asset.kind == .checkpoint)
-            return index
-        }
+        // Global → local asset numbers in a plain array: a dictionary's hashing was a
+        // good part of planning time.
+        var local = [Int32](repeating: -1, count: work.assets.count)
         globalItems = items
         itemAssetStart.reserveCapacity(items.count + 1)
         itemAssets.reserveCapacity(items.count * 2)
+        let pool = work.loraPool
+        let sizes = work.assetSizes
+        let isCheckpoint = work.assetIsCheckpoint
         for index in items {
             let item = work.items[Int(index)]
-            itemAssets.append(localAsset(item.checkpoint))
             // The database keeps each LoRA once per item.
-            for lora in work.loras(of: item) { itemAssets.append(localAsset(lora)) }
+            for k in -1 ..< Int(item.loraCount) {
+                let global = k < 0 ? item.checkpoint : pool[Int(item.loraStart) + k]
+                var asset = local[Int(global)]
+                if asset < 0 {
+                    asset = Int32(assetSizes.count)
+                    local[Int(global)] = asset
+                    globalAssets.append(global)
+                    assetSizes.append(sizes[Int(global)])
+                    assetIsCheckpoint.append(isCheckpoint[Int(global)])
+                }
+                itemAssets.append(asset)
+            }
             itemAssetStart.append(Int32(itemAssets.count))
         }
     }

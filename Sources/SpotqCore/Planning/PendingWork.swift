@@ -32,6 +32,9 @@ public struct PendingWork: Sendable {
     public private(set) var assets: [PlanAsset] = []
     public private(set) var items: [Item] = []
     public private(set) var loraPool: [Int32] = []
+    /// ``assets``' sizes and kinds as plain arrays, for the planner's inner loops.
+    public private(set) var assetSizes: [Int64] = []
+    public private(set) var assetIsCheckpoint: [Bool] = []
     private var assetIndex: [String: Int32] = [:]
 
     public init() {}
@@ -41,6 +44,8 @@ public struct PendingWork: Sendable {
         if let index = assetIndex[filename] { return index }
         let index = Int32(assets.count)
         assets.append(PlanAsset(filename: filename, kind: kind, sizeBytes: sizeBytes))
+        assetSizes.append(sizeBytes)
+        assetIsCheckpoint.append(kind == .checkpoint)
         assetIndex[filename] = index
         return index
     }

@@ -60,7 +60,8 @@ public struct Plan: Sendable {
 public enum Planner {
     public static func plan(_ work: PendingWork, policy: PlanningPolicy = .init(), gpu: GPUProfile = .init()) -> Plan {
         let (formed, unplannable) = BatchFormer.form(work, policy: policy, gpu: gpu)
-        let batches = formed.map { batch in
+        let batches = Parallel.map(formed.count) { index in
+            let batch = formed[index]
             let graph = BatchGraph(work: work, items: batch.items)
             let ordered = BatchOrderer.order(graph, gpu: gpu)
             return PlannedBatch(
