@@ -212,14 +212,16 @@ struct DownloadTests {
     @Test func download_whenStalled_throwsRetryableTimeoutAndKeepsPartial() async throws {
         try await TestServer.run { server in
             try await withTemporaryDirectory { directory in
+                // A 50 kB burst, then 10 s of silence: the stall window (3 s) is long enough
+                // for the burst to arrive even on a loaded machine.
                 let client = try makeClient {
-                    $0.stallTimeout = .seconds(1)
+                    $0.stallTimeout = .seconds(3)
                     $0.stallMinimumBytesPerSecond = 100_000
                 }
                 let destination = directory.appendingPathComponent("stalled.bin")
                 let error = await #expect(throws: HTTPClientError.self) {
                     _ = try await client.download(
-                        server.url("/trickle/1000000?chunk=1000&intervalMs=100"), to: destination)
+                        server.url("/trickle/1000000?chunk=50000&intervalMs=10000"), to: destination)
                 }
                 #expect(error?.code == .timeout)
                 #expect(error?.isRetryable == true)

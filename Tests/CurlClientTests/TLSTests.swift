@@ -68,18 +68,19 @@ struct TLSTests {
         return process
     }
 
-    /// Polls until the server accepts TLS connections (an insecure request succeeds), up to 5 s.
+    /// Polls until the server accepts TLS connections (an insecure request succeeds), up to
+    /// 30 s: openssl starts slowly when every core is busy with other tests.
     private func waitUntilListening(url: String) async throws {
         let probe = try makeClient {
             $0.insecureSkipTLSVerify = true
             $0.connectTimeout = .milliseconds(500)
         }
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(30)
         while true {
             do {
                 _ = try await probe.send(HTTPRequest(url: url, timeout: .seconds(1)))
                 return
-            } catch let error as HTTPClientError where error.code == .connectionFailed && ContinuousClock.now < deadline {
+            } catch let error as HTTPClientError where (error.code == .connectionFailed || error.code == .timeout) && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
         }

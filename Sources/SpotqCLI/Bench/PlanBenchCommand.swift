@@ -20,6 +20,7 @@ struct PlanBenchCommand: AsyncParsableCommand {
     @Option(help: "Checkpoints.") var checkpoints = 200
     @Option(help: "LoRAs.") var loras = 5_000
     @Option(help: "Random seed (the same input every run).") var seed: UInt64 = 1
+    @Option(help: "Timed runs of each phase; the median is printed.") var runs = 3
 
     func run() async throws {
         let startRSS = PeakMemory.current()
@@ -28,26 +29,30 @@ struct PlanBenchCommand: AsyncParsableCommand {
         let generateSeconds = EnqueueBenchmark.seconds(ContinuousClock.now - generated)
         let inputRSS = PeakMemory.current()
 
-        let started = ContinuousClock.now
-        let formed = BatchFormer.form(work, policy: PlanningPolicy(), gpu: GPUProfile())
-        let formSeconds = EnqueueBenchmark.seconds(ContinuousClock.now - started)
-        let plan = Planner.plan(work)
-        let planSeconds = EnqueueBenchmark.seconds(ContinuousClock.now - started) - formSeconds
+        // Median of `runs`: one run on a shared machine is noisy.
+        func median(_ body: () -> Void) -> Double {
+            let times = (0..<runs).map { _ in
+                let start = ContinuousClock.now
+                body()
+                return EnqueueBenchmark.seconds(ContinuousClock.now - start)
+            }.sorted()
+            return times[times.count / 2]
+        }
+        var plan = Planner.plan(work)
         let planRSS = PeakMemory.current()
-
-        let seedStarted = ContinuousClock.now
-        let seedQueue = SeedOptimizeQueue.run(work)
-        let seedSeconds = EnqueueBenchmark.seconds(ContinuousClock.now - seedStarted)
+        let planSeconds = median { plan = Planner.plan(work) }
+        let formSeconds = median { _ = BatchFormer.form(work, policy: PlanningPolicy(), gpu: GPUProfile()) }
+        var seedQueue = 0
+        let seedSeconds = median { seedQueue = SeedOptimizeQueue.run(work) }
         let seedRSS = PeakMemory.current()
 
         let images = plan.batches.reduce(0) { $0 + $1.estimate.images }
         var table = TextTable([("phase", .left), ("seconds", .right), ("peak memory growth", .right), ("vs seed", .right)])
         table.add(["seed's optimizeQueue (baseline, ported to Swift)", String(format: "%.3f", seedSeconds), ByteCount.format(max(0, seedRSS - planRSS)), "1.00×"])
-        table.add(["  of which forming batches", String(format: "%.3f", formSeconds), "", ""])
-        _ = formed
-        table.add(["spotq planner: batches + estimates + orders", String(format: "%.3f", planSeconds), ByteCount.format(max(0, planRSS - inputRSS)), String(format: "%.2f×", seedSeconds / planSeconds)])
+        table.add(["spotq planner: batches, estimates, orders", String(format: "%.3f", planSeconds), ByteCount.format(max(0, planRSS - inputRSS)), String(format: "%.2f×", seedSeconds / planSeconds)])
+        table.add(["  forming batches (part of the above)", String(format: "%.3f", formSeconds), "", ""])
         print("""
-            spotq bench plan: \(items) items, \(checkpoints) checkpoints, \(loras) LoRAs (0–3 per item), \
+            spotq bench plan: \(items) items, \(checkpoints) checkpoints, \(loras) LoRAs (0–3 per item), median of \(runs) runs, \
             \(ProcessInfo.processInfo.activeProcessorCount) cores; input built in \(String(format: "%.2f", generateSeconds)) s, \
             \(ByteCount.format(inputRSS - startRSS)) resident
             \(table.render())

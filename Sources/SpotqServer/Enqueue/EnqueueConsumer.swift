@@ -16,7 +16,8 @@ import SpotqStore
 /// - While PostgreSQL is unreachable nothing is acked. Deliveries in hand are held and the
 ///   insert retried for up to `holdLimit`; then they go back to the queue and the consumer
 ///   waits for PostgreSQL before consuming again.
-/// - A message with `reply_to` gets an ``EnqueueReply`` there, with its `correlation_id`.
+/// - A message with `reply_to` gets an ``EnqueueReply`` there, with its `correlation_id`,
+///   after it was acked.
 public struct EnqueueConsumer: Service {
     public let configuration: EnqueueConsumerConfiguration
     public let amqp: AMQPClient
@@ -148,8 +149,10 @@ public struct EnqueueConsumer: Service {
             }
         }
 
-        await sendReplies(for: deliveries, outcomes: settled, requestIDs: requestIDs, on: channel)
+        // Ack, then answer: an answer means the broker already forgot the request. (A crash
+        // in between loses the answer, never the request: it is committed.)
         for delivery in deliveries { try await delivery.ack() }
+        await sendReplies(for: deliveries, outcomes: settled, requestIDs: requestIDs, on: channel)
 
         let accepted = settled.reduce(0) { if case .accepted = $1 { $0 + 1 } else { $0 } }
         logger.debug("enqueue: batch committed", metadata: [
