@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // MARK: C libraries, found by pkg-config.
@@ -99,9 +101,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SpotqIngest",
+            dependencies: [
+                "SpotqCore", "PostgresClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SpotqHTTP",
+            dependencies: [
+                "SpotqCore", "SpotqIngest", "PostgresClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SpotqCLI",
             dependencies: [
-                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "AMQPClient", "PostgresClient",
+                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "AMQPClient", "PostgresClient",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,7 +180,12 @@ let package = Package(
         ),
         .testTarget(
             name: "SpotqServerTests",
-            dependencies: ["SpotqServer", "SpotqCLI", "PostgresTestSupport", "SpotqTestSupport"],
+            dependencies: [
+                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -5,8 +5,12 @@ public enum ServerComponent: String, Sendable, CaseIterable {
     /// Watches pending demand (LISTEN spotq_pending), plans batches when enough waits, and
     /// publishes their work messages.
     case planner
+    /// HTTP: pods' manifests and result uploads (SPOTQ_HTTP_ADDR).
+    case http
+    /// Records pod, asset and image events from `spotq.events` in `pod_events`.
+    case events
 
-    /// Parses a comma-separated list such as `enqueue,planner`.
+    /// Parses a comma-separated list such as `enqueue,planner,http`.
     public static func parseList(_ text: String) throws(ServerComponentError) -> Set<ServerComponent> {
         var components = Set<ServerComponent>()
         for part in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {

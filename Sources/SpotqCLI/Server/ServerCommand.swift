@@ -6,6 +6,7 @@ import PostgresClient
 import ServiceLifecycle
 import SpotqBroker
 import SpotqCore
+import SpotqHTTP
 import SpotqServer
 import SpotqStore
 
@@ -15,9 +16,11 @@ struct ServerCommand: AsyncParsableCommand {
         commandName: "server",
         abstract: "Run spotq's background services until SIGTERM or SIGINT.",
         discussion: """
-            Components: enqueue (consumes spotq.enqueue into image_generation_queue) and
-            planner (wakes on NOTIFY spotq_pending; plans and publishes batches when
-            SPOTQ_PLAN_AT_ITEMS images wait or the oldest waited SPOTQ_PLAN_AFTER_SECONDS).
+            Components: enqueue (consumes spotq.enqueue into image_generation_queue), planner
+            (wakes on NOTIFY spotq_pending; plans and publishes batches when SPOTQ_PLAN_AT_ITEMS
+            images wait or the oldest waited SPOTQ_PLAN_AFTER_SECONDS), http (manifests and result
+            uploads for pods on SPOTQ_HTTP_ADDR, default 127.0.0.1:8080) and events (records
+            pod, asset and image events).
             All run by default; --only picks some, e.g. `spotq server --only enqueue` to scale
             consumers out. The planner needs SPOTQ_SECRET (batch upload tokens derive from it).
             Every setting is in the README.
@@ -26,7 +29,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .customLong("only"), help: "Comma-separated components to run: enqueue, planner (env SPOTQ_SERVER_ONLY; default all).")
+    @Option(name: .customLong("only"), help: "Comma-separated components to run: enqueue, planner, http, events (env SPOTQ_SERVER_ONLY; default all).")
     var only: String?
 
     func run() async throws {
@@ -36,6 +39,7 @@ struct ServerCommand: AsyncParsableCommand {
             ?? Set(ServerComponent.allCases)
         let enqueueConfiguration = try EnqueueConsumerConfiguration.from(settings)
         let planning = try PlanningSettings.resolve(settings)
+        let httpConfiguration = try HTTPServerConfiguration.from(settings)
         let secret = components.contains(.planner) ? try ServerStartup.secret(settings) : ""
         let postgresConfiguration = try PostgresConfiguration(url: try connection.resolvedDatabaseURL())
         let amqpURL = try connection.resolvedAMQPURL()
@@ -49,6 +53,12 @@ struct ServerCommand: AsyncParsableCommand {
             var services: [any Service] = []
             if components.contains(.enqueue) {
                 services.append(EnqueueConsumer(configuration: enqueueConfiguration, amqp: amqp, store: store, logger: logger))
+            }
+            if components.contains(.http) {
+                services.append(SpotqHTTPServer.makeApplication(configuration: httpConfiguration, postgres: postgres, logger: logger))
+            }
+            if components.contains(.events) {
+                services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), logger: logger))
             }
             if components.contains(.planner) {
                 services.append(AutoPlanner(

@@ -55,6 +55,9 @@ public enum BrokerNames {
     /// Holds only the newest demand snapshot for the provisioner.
     public static let demandQueue = "spotq.demand"
     public static let demandRoutingKey = "metrics.demand"
+    /// The server's queue of pod, asset and image events, recorded in `pod_events`.
+    public static let eventsRecorderQueue = "spotq.events.recorder"
+    public static let recordedEventKeys = ["asset.#", "image.#", "pod.#"]
     /// Header carrying a human-readable reason on messages spotq dead-letters itself.
     public static let reasonHeader = "x-spotq-reason"
     /// Where a message spotq dead-lettered itself was headed: exchange, routing key and the
@@ -96,6 +99,7 @@ extension BrokerTopology {
                 Queue(name: BrokerNames.enqueueQueue, arguments: quorumWithDeadLetters(deliveryLimit: settings.enqueueDeliveryLimit)),
                 // No length cap: a dead letter is never dropped silently.
                 Queue(name: BrokerNames.deadLetterQueue, arguments: ["x-queue-type": .string("quorum")]),
+                Queue(name: BrokerNames.eventsRecorderQueue, arguments: quorumWithDeadLetters(deliveryLimit: settings.enqueueDeliveryLimit)),
                 // Only the newest snapshot matters; older ones are dropped, not queued up.
                 Queue(name: BrokerNames.demandQueue, arguments: [
                     "x-max-length": .int(1),
@@ -107,7 +111,9 @@ extension BrokerTopology {
                 Binding(queue: BrokerNames.enqueueQueue, exchange: BrokerNames.enqueueExchange, routingKey: "#"),
                 Binding(queue: BrokerNames.deadLetterQueue, exchange: BrokerNames.deadLetterExchange, routingKey: ""),
                 Binding(queue: BrokerNames.demandQueue, exchange: BrokerNames.eventsExchange, routingKey: BrokerNames.demandRoutingKey),
-            ])
+            ] + BrokerNames.recordedEventKeys.map {
+                Binding(queue: BrokerNames.eventsRecorderQueue, exchange: BrokerNames.eventsExchange, routingKey: $0)
+            })
     }
 
     /// The queue for one batch's work items and its binding on `spotq.work`.

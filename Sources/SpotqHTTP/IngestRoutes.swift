@@ -1,0 +1,102 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import PostgresClient
+import SpotqCore
+import SpotqIngest
+
+/// What pods call: their batch's manifest, and one result bundle per image. Every route
+/// needs `Authorization: Bearer <the batch's upload token>`.
+public struct IngestRoutes: Sendable {
+    public let postgres: PostgresClient
+    public let results: ResultStore
+    public let limits: IngestLimits
+    public let logger: Logger
+
+    public init(postgres: PostgresClient, results: ResultStore, limits: IngestLimits, logger: Logger) {
+        self.postgres = postgres
+        self.results = results
+        self.limits = limits
+        self.logger = logger
+    }
+
+    public func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/batches/:id/manifest") { request, context in
+            await respond { try await manifest(request, context) }
+        }
+        router.post("/v1/batches/:id/results") { request, context in
+            await respond { try await upload(request, context) }
+        }
+    }
+
+    func manifest(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let batch = try await authorize(request, context)
+        let rows = try await postgres.query("SELECT manifest::text FROM batches WHERE id = \(batch)")
+        guard let text = try rows.first?.decode(String?.self, at: 0) else { throw IngestError(404, "batch \(batch) has no manifest") }
+        return Self.json(.ok, text)
+    }
+
+    func upload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let batch = try await authorize(request, context)
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limits.maxBodyBytes)
+        } catch {
+            throw IngestError(413, "the bundle is larger than \(limits.maxBodyBytes) bytes (SPOTQ_UPLOAD_MAX_BYTES)")
+        }
+        let bundle = try BundleReader.read(Data(buffer: body), limits: limits)
+        let outcome = try await results.store(bundle, batch: batch)
+        switch outcome {
+        case .created(let files):
+            logger.info("ingest: stored a result", metadata: ["batch": "\(batch)", "item": "\(bundle.item.id)", "files": "\(files)"])
+            return Self.json(.created, #"{"item_id": \#(bundle.item.id), "status": "stored", "files": \#(files)}"#)
+        case .alreadyStored:
+            logger.info("ingest: result was already stored", metadata: ["batch": "\(batch)", "item": "\(bundle.item.id)"])
+            return Self.json(.ok, #"{"item_id": \#(bundle.item.id), "status": "already_stored"}"#)
+        }
+    }
+
+    /// The batch of the URL, once the bearer token is that batch's: 401 without a token,
+    /// 403 with anyone else's (or for a batch that does not exist, which is not revealed).
+    func authorize(_ request: Request, _ context: BasicRequestContext) async throws -> Int64 {
+        guard let text = context.parameters.get("id"), let batch = Int64(text), batch > 0 else {
+            throw IngestError(404, "no such batch")
+        }
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
+              case let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces), !token.isEmpty
+        else {
+            throw IngestError(401, "an Authorization: Bearer <batch upload token> header is required")
+        }
+        let rows = try await postgres.query("SELECT upload_token_hash FROM batches WHERE id = \(batch)")
+        // Hash and compare even when the batch is unknown, so timing does not tell.
+        let stored = try rows.first?.decode(String?.self, at: 0) ?? String(repeating: "0", count: 64)
+        guard ConstantTime.equals(stored, BatchToken.hash(token)), !rows.isEmpty else {
+            throw IngestError(403, "this token is not valid for batch \(batch)")
+        }
+        return batch
+    }
+
+    /// Turns refusals into JSON answers; anything else is a 500 that says little.
+    func respond(_ body: () async throws -> Response) async -> Response {
+        do {
+            return try await body()
+        } catch let error as IngestError {
+            if error.status >= 500 { logger.error("ingest: \(error.reason)") } else { logger.notice("ingest: refused", metadata: ["status": "\(error.status)", "reason": "\(error.reason)"]) }
+            var response = Self.json(HTTPResponse.Status(code: error.status), Self.errorJSON(error.reason))
+            if error.status == 401 { response.headers[.wwwAuthenticate] = #"Bearer realm="spotq""# }
+            return response
+        } catch {
+            logger.error("ingest: failed", metadata: ["error": "\(error)"])
+            return Self.json(.internalServerError, Self.errorJSON("internal error; try again later"))
+        }
+    }
+
+    static func errorJSON(_ reason: String) -> String {
+        String(decoding: JSONValue.object([("error", .string(reason))]).serialized(), as: UTF8.self)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,24 @@
+import Hummingbird
+import Logging
+import PostgresClient
+import SpotqIngest
+
+/// The HTTP side of `spotq server`, as a Hummingbird application (a `Service`).
+public enum SpotqHTTPServer {
+    public static func makeApplication(
+        configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok\n" }
+        let results = ResultStore(postgres: postgres, storageDirectory: configuration.storageDirectory, logger: logger)
+        let removed = results.removeStaleIncoming()
+        if removed > 0 { logger.info("ingest: removed \(removed) partial files left by an earlier run") }
+        IngestRoutes(postgres: postgres, results: results, limits: configuration.limits, logger: logger).register(on: router)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spotq"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+}
