@@ -42,13 +42,15 @@ struct ServerCommand: AsyncParsableCommand {
         let httpConfiguration = try HTTPServerConfiguration.from(settings)
         let secret = components.contains(.planner) ? try ServerStartup.secret(settings) : ""
         let postgresConfiguration = try PostgresConfiguration(url: try connection.resolvedDatabaseURL())
-        let amqpURL = try connection.resolvedAMQPURL()
+        // Only the HTTP component works without RabbitMQ.
+        let needsBroker = !components.isSubset(of: [.http])
+        let amqpURL = needsBroker ? try connection.resolvedAMQPURL() : "amqp://unused@127.0.0.1:1/"
 
         let postgres = PostgresClient(configuration: postgresConfiguration, logger: logger)
         let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq server"), logger: logger)
         do {
             try await ServerStartup.checkSchema(postgres)
-            try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
+            if needsBroker { try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger) }
             let store = QueueStore(client: postgres)
             var services: [any Service] = []
             if components.contains(.enqueue) {
