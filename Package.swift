@@ -121,9 +121,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SpotqDevcloud",
+            dependencies: [
+                "SpotqCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SpotqCLI",
             dependencies: [
-                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "AMQPClient", "PostgresClient",
+                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "AMQPClient", "PostgresClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -181,7 +192,7 @@ let package = Package(
         .testTarget(
             name: "SpotqServerTests",
             dependencies: [
-                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
+                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import SpotqCore
+import SpotqDevcloud
+
+/// `spotq devcloud`: local stand-ins for the services spotq cannot reach from here.
+struct DevcloudCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "devcloud",
+        abstract: "Local stand-ins for ComfyUI, model hosts and spot metadata (RunPod's API follows with the provisioner).",
+        subcommands: [DevcloudComfyCommand.self, DevcloudAssetsCommand.self, DevcloudAssetsCSVCommand.self, DevcloudSpotCommand.self]
+    )
+}
+
+/// A `NAME:SIZE` asset on the command line (SIZE in bytes, or with kB/MB/GB).
+struct AssetSpec: ExpressibleByArgument {
+    var filename: String
+    var kind: AssetKind
+    var size: Int64
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":").map(String.init)
+        guard parts.count == 3, let kind = AssetKind(rawValue: parts[1]), let size = Self.bytes(parts[2]) else { return nil }
+        (filename, self.kind, self.size) = (parts[0], kind, size)
+    }
+
+    static func bytes(_ text: String) -> Int64? {
+        let lower = text.lowercased()
+        for (suffix, factor) in [("gb", 1e9), ("mb", 1e6), ("kb", 1e3)] where lower.hasSuffix(suffix) {
+            return Double(lower.dropLast(2)).map { Int64($0 * factor) }
+        }
+        return Int64(lower)
+    }
+
+    static let help: ArgumentHelp = "NAME:KIND:SIZE, e.g. base.safetensors:checkpoint:200MB (repeatable)."
+}
+
+struct DevcloudComfyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "comfy", abstract: "A ComfyUI-compatible HTTP server that writes real PNGs.")
+
+    @Option(help: "Listen address.") var host = "127.0.0.1"
+    @Option(help: "Port (ComfyUI's default is 8188).") var port = 8188
+    @Option(name: .customLong("models-dir"), help: "Folder holding checkpoints/ and loras/.") var modelsDirectory: String
+    @Option(name: .customLong("output-dir"), help: "Where images are written.") var outputDirectory: String
+    @Option(name: .customLong("seconds-per-image"), help: "Time each prompt takes.") var secondsPerImage = 2.0
+
+    func run() async throws {
+        var logger = Logger(label: "spotq.devcloud.comfy")
+        logger.logLevel = .info
+        var configuration = DevcloudComfy.Configuration(
+            modelsDirectory: URL(fileURLWithPath: modelsDirectory), outputDirectory: URL(fileURLWithPath: outputDirectory))
+        configuration.secondsPerImage = secondsPerImage
+        let comfy = DevcloudComfy(configuration: configuration, logger: logger)
+        try await DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { comfy.register(on: $0) }).runService()
+    }
+}
+
+struct DevcloudAssetsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "assets", abstract: "A model host serving deterministic files with Range support and a bandwidth cap.")
+
+    @Option(help: "Listen address.") var host = "127.0.0.1"
+    @Option(help: "Port.") var port = 8090
+    @Option(name: .customLong("asset"), help: AssetSpec.help) var assets: [AssetSpec] = []
+    @Option(help: "Bandwidth cap per connection, Mbit/s (0: none).") var mbps = 0.0
+    @Option(help: "Serve this file as 404 (repeatable).") var missing: [String] = []
+    @Option(help: "Serve this file with a wrong byte (repeatable).") var corrupt: [String] = []
+
+    func run() async throws {
+        var logger = Logger(label: "spotq.devcloud.assets")
+        logger.logLevel = .info
+        var configuration = DevcloudAssetServer.Configuration()
+        configuration.catalog = Dictionary(assets.map { ($0.filename, $0.size) }, uniquingKeysWith: { $1 })
+        configuration.bytesPerSecond = Int(mbps * 1_000_000 / 8)
+        configuration.missing = Set(missing)
+        configuration.corrupt = Set(corrupt)
+        let server = DevcloudAssetServer(configuration: configuration, logger: logger)
+        try await DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { server.register(on: $0) }).runService()
+    }
+}
+
+struct DevcloudAssetsCSVCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "assets-csv",
+        abstract: "Print the asset registry CSV (with real SHA-256) for files `spotq devcloud assets` serves.",
+        discussion: "Pipe it into `spotq assets import -`.")
+
+    @Option(name: .customLong("base-url"), help: "Where `spotq devcloud assets` listens.") var baseURL = "http://127.0.0.1:8090"
+    @Option(name: .customLong("asset"), help: AssetSpec.help) var assets: [AssetSpec] = []
+
+    func run() async throws {
+        print(AssetFileParser.columns.joined(separator: ","))
+        for asset in assets {
+            let sha = DeterministicBytes(filename: asset.filename, size: asset.size).sha256()
+            print("\(asset.filename),\(asset.kind.rawValue),\(asset.size),\(sha),\(baseURL)/models/\(asset.filename)")
+        }
+    }
+}
+
+struct DevcloudSpotCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spot",
+        abstract: "An AWS-style spot metadata endpoint; POST /devcloud/spot/terminate makes it announce a termination.")
+
+    @Option(help: "Listen address.") var host = "127.0.0.1"
+    @Option(help: "Port.") var port = 8091
+
+    func run() async throws {
+        let logger = Logger(label: "spotq.devcloud.spot")
+        let metadata = SpotMetadata()
+        try await DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { metadata.register(on: $0) }).runService()
+    }
+}
