@@ -131,9 +131,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SpotqWorker",
+            dependencies: [
+                "SpotqCore", "SpotqBroker", "SpotqIngest", "AMQPClient", "CurlClient",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SpotqCLI",
             dependencies: [
-                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "AMQPClient", "PostgresClient",
+                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "SpotqWorker", "AMQPClient", "PostgresClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -192,7 +200,7 @@ let package = Package(
         .testTarget(
             name: "SpotqServerTests",
             dependencies: [
-                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
+                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -19,9 +19,9 @@ public enum TemporaryDatabase {
     }
 }
 
-/// Logs at warning and above, so test output stays readable.
+/// Logs at warning and above (or `SPOTQ_TEST_LOG_LEVEL`), so test output stays readable.
 public let testLogger: Logger = {
     var logger = Logger(label: "spotq.test")
-    logger.logLevel = .warning
+    logger.logLevel = ProcessInfo.processInfo.environment["SPOTQ_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     return logger
 }()

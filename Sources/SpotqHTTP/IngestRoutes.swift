@@ -28,6 +28,9 @@ public struct IngestRoutes: Sendable {
         router.post("/v1/batches/:id/results") { request, context in
             await respond { try await upload(request, context) }
         }
+        router.get("/v1/batches/:id/progress") { request, context in
+            await respond { try await progress(request, context) }
+        }
     }
 
     func manifest(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
@@ -35,6 +38,18 @@ public struct IngestRoutes: Sendable {
         let rows = try await postgres.query("SELECT manifest::text FROM batches WHERE id = \(batch)")
         guard let text = try rows.first?.decode(String?.self, at: 0) else { throw IngestError(404, "batch \(batch) has no manifest") }
         return Self.json(.ok, text)
+    }
+
+    /// How much of the batch is left: pods leave when nothing is (README, "The pod worker").
+    func progress(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let batch = try await authorize(request, context)
+        let row = try await postgres.query("""
+            SELECT count(*)::bigint, count(*) FILTER (WHERE status = 'done')::bigint,
+                   count(*) FILTER (WHERE status IN ('failed', 'dead'))::bigint
+            FROM image_generation_queue WHERE batch_id = \(batch)
+            """)[0]
+        let (items, done, failed) = (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1), try row.decode(Int64.self, at: 2))
+        return Self.json(.ok, #"{"batch_id": \#(batch), "items": \#(items), "done": \#(done), "failed": \#(failed), "remaining": \#(items - done - failed)}"#)
     }
 
     func upload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {

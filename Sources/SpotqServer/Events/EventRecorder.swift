@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresClient
 import ServiceLifecycle
+import SpotqBroker
 import SpotqCore
 import SpotqStore
 

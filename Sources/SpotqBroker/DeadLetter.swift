@@ -7,8 +7,8 @@ import SpotqCore
 ///
 /// spotq publishes it itself (with a confirm) and then acks the original, rather than
 /// rejecting it, because a broker dead-letter carries no reason a person can read.
-enum DeadLetter {
-    static func message(
+public enum DeadLetter {
+    public static func message(
         for delivery: AMQPDelivery, queue: String, exchange deadLetterExchange: String, reason: String, now: Date = Date()
     ) -> AMQPOutgoingMessage {
         var properties = delivery.properties

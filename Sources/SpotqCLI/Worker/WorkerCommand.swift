@@ -1,0 +1,32 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SpotqCore
+import SpotqWorker
+
+/// `spotq worker`: what runs on a pod, configured by its environment.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a batch on this pod: GPU check, model downloads, ComfyUI, uploads (configured by SPOTQ_* environment).",
+        discussion: """
+            Needs SPOTQ_BATCH_ID, SPOTQ_SERVER_URL, SPOTQ_UPLOAD_TOKEN and SPOTQ_AMQP_URL; optional SPOTQ_COMFY_URL,
+            SPOTQ_WORKSPACE, SPOTQ_POD_ID, SPOTQ_GPU_CHECK, SPOTQ_PREFETCH, SPOTQ_ASSET_WAIT_SECONDS,
+            SPOTQ_MAX_FAILURES, SPOTQ_IDLE_EXIT_SECONDS, SPOTQ_SPOT_METADATA_URL, SPOTQ_TERMINATION_GRACE_MS
+            (README, "The pod worker"). Exit status: 0 batch finished or termination honoured, 3 GPU check
+            failed, 4 the server refused this pod's token.
+            """
+    )
+
+    @Option(name: .customLong("log-level"), help: "trace … critical (env SPOTQ_LOG_LEVEL; default info).")
+    var logLevel: String?
+
+    func run() async throws {
+        let settings = SettingsSource(environment: ProcessInfo.processInfo.environment)
+        var logger = Logger(label: "spotq.worker")
+        logger.logLevel = Logger.Level(rawValue: settings.string(logLevel, env: "SPOTQ_LOG_LEVEL") ?? "info") ?? .info
+        let configuration = try WorkerConfiguration.from(settings)
+        let exit = try await Worker(configuration: configuration, logger: logger).run()
+        if exit != .finished { throw ExitCode(exit.rawValue) }
+    }
+}

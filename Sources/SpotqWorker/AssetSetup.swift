@@ -1,0 +1,84 @@
+import CurlClient
+import Foundation
+import Logging
+import SpotqCore
+
+/// Downloads the batch's models in the manifest's order into `<workspace>/models/{checkpoints,loras}`,
+/// resuming partial files and verifying size and SHA-256, and leaves a marker per verified
+/// file in `<workspace>/.spotq/ready/` so a restarted pod skips it.
+struct AssetSetup: Sendable {
+    let configuration: WorkerConfiguration
+    let http: HTTPClient
+    let availability: AssetAvailability
+    let events: EventPublisher
+    let logger: Logger
+    /// Attempts per model before it is given up (items needing it are dead-lettered).
+    var attempts = 5
+
+    func destination(_ asset: BatchManifest.ManifestAsset) -> URL {
+        configuration.workspace.appendingPathComponent("models")
+            .appendingPathComponent(asset.kind == .checkpoint ? "checkpoints" : "loras")
+            .appendingPathComponent(asset.filename)
+    }
+
+    func marker(_ asset: BatchManifest.ManifestAsset) -> URL {
+        configuration.workspace.appendingPathComponent(".spotq/ready").appendingPathComponent(asset.filename)
+    }
+
+    /// True when an earlier run verified this exact file and it is still whole.
+    func alreadyVerified(_ asset: BatchManifest.ManifestAsset) -> Bool {
+        guard let recorded = try? String(contentsOf: marker(asset), encoding: .utf8), recorded == asset.sha256,
+              let size = (try? FileManager.default.attributesOfItem(atPath: destination(asset).path))?[.size] as? Int64
+        else { return false }
+        return size == asset.sizeBytes
+    }
+
+    func downloadAll(_ assets: [BatchManifest.ManifestAsset], notice: TerminationNotice) async {
+        for asset in assets {
+            if Task.isCancelled { return }
+            if await notice.isSet { return }
+            await fetch(asset)
+        }
+    }
+
+    func fetch(_ asset: BatchManifest.ManifestAsset) async {
+        let file = destination(asset)
+        if alreadyVerified(asset) {
+            logger.info("worker: \(asset.filename) already on disk (verified by an earlier run)")
+            await availability.markReady(asset.filename)
+            await events.publish("asset.ready", detail: ["filename": .string(asset.filename), "reused": .bool(true)])
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: marker(asset).deletingLastPathComponent(), withIntermediateDirectories: true)
+        } catch {
+            await availability.markFailed(asset.filename, reason: "cannot create folders in the workspace: \(error)")
+            return
+        }
+        var lastError = ""
+        for attempt in 1...attempts {
+            let started = ContinuousClock.now
+            do {
+                let result = try await http.download(asset.sourceURL, to: file, expectedSHA256: asset.sha256, expectedSize: asset.sizeBytes)
+                try asset.sha256.write(to: marker(asset), atomically: true, encoding: .utf8)
+                let seconds = Double((ContinuousClock.now - started).components.seconds)
+                logger.info("worker: \(asset.filename) ready", metadata: ["bytes": "\(result.totalBytes)", "resumed_from": "\(result.resumedFrom)"])
+                await availability.markReady(asset.filename)
+                await events.publish("asset.ready", detail: [
+                    "filename": .string(asset.filename), "bytes": .number(Double(result.totalBytes)),
+                    "resumed_from": .number(Double(result.resumedFrom)), "seconds": .number(seconds),
+                ])
+                return
+            } catch {
+                if Task.isCancelled { return }
+                lastError = "\(error)"
+                logger.warning("worker: download of \(asset.filename) failed (attempt \(attempt) of \(attempts))", metadata: ["error": "\(error)"])
+                if let failure = error as? HTTPClientError, failure.httpStatus == 404 || failure.httpStatus == 403 || failure.httpStatus == 410 { break }
+                try? await Task.sleep(for: configuration.uploadBackoff.delay(afterFailures: attempt))
+            }
+        }
+        await availability.markFailed(asset.filename, reason: lastError)
+        await events.publish("asset.failed", detail: ["filename": .string(asset.filename), "reason": .string(String(lastError.prefix(1_000)))])
+    }
+}

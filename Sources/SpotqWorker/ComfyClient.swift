@@ -1,0 +1,107 @@
+import CurlClient
+import Foundation
+import Logging
+
+/// ComfyUI over its HTTP API: submit a prompt, wait for its history, fetch its images.
+struct ComfyClient: Sendable {
+    let baseURL: String
+    let http: HTTPClient
+
+    /// ComfyUI refused the workflow (HTTP 400): the same workflow will always be refused.
+    struct Refused: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// ComfyUI failed in a way that may pass (unreachable, execution error, timeout).
+    struct Failed: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    struct Image: Sendable {
+        var filename: String
+        var data: Data
+    }
+
+    /// Waits until `GET /system_stats` answers (ComfyUI starts slowly).
+    func waitUntilUp(limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            if let answer = try? await http.send(HTTPRequest(url: baseURL + "/system_stats", timeout: .seconds(5))), answer.status == 200 { return }
+            guard ContinuousClock.now < deadline else { throw Failed(description: "ComfyUI at \(baseURL) did not answer within \(limit)") }
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// Submits `workflow` (API format, as JSON text) and returns ComfyUI's prompt id.
+    func submit(workflowJSON: String, promptID: String) async throws -> String {
+        let body = #"{"prompt": \#(workflowJSON), "client_id": "spotq-worker", "prompt_id": "\#(promptID)"}"#
+        let answer: HTTPResponse
+        do {
+            answer = try await http.send(HTTPRequest(method: .post, url: baseURL + "/prompt", headers: ["Content-Type": "application/json"], body: Array(body.utf8), timeout: .seconds(60)))
+        } catch {
+            throw Failed(description: "ComfyUI unreachable: \(error)")
+        }
+        let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
+        if answer.status == 400 {
+            throw Refused(description: "ComfyUI refused the workflow: \(Self.describeError(object))")
+        }
+        guard answer.status == 200, let id = object?["prompt_id"] as? String else {
+            throw Failed(description: "ComfyUI answered \(answer.status) to /prompt")
+        }
+        if let nodeErrors = object?["node_errors"] as? [String: Any], !nodeErrors.isEmpty {
+            throw Refused(description: "ComfyUI refused part of the workflow: \(Self.describeError(object))")
+        }
+        return id
+    }
+
+    /// Polls `/history/{id}` until the prompt finished; returns its images.
+    func waitForImages(promptID: String, limit: Duration) async throws -> [Image] {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            guard ContinuousClock.now < deadline else { throw Failed(description: "ComfyUI did not finish prompt \(promptID) within \(limit)") }
+            guard let answer = try? await http.send(HTTPRequest(url: baseURL + "/history/\(promptID)", timeout: .seconds(30))), answer.status == 200,
+                  let entry = ((try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any])?[promptID] as? [String: Any]
+            else {
+                try await Task.sleep(for: .milliseconds(200))
+                continue
+            }
+            let status = entry["status"] as? [String: Any]
+            guard status?["status_str"] as? String == "success" else {
+                throw Failed(description: "ComfyUI could not run the prompt: \(Self.describeMessages(status))")
+            }
+            var images: [Image] = []
+            for case let (_, output as [String: Any]) in (entry["outputs"] as? [String: Any]) ?? [:] {
+                for image in (output["images"] as? [[String: Any]]) ?? [] where (image["type"] as? String) == "output" {
+                    guard let filename = image["filename"] as? String else { continue }
+                    let subfolder = image["subfolder"] as? String ?? ""
+                    let query = "filename=\(Self.encode(filename))&subfolder=\(Self.encode(subfolder))&type=output"
+                    let view = try await http.send(HTTPRequest(url: baseURL + "/view?" + query, timeout: .seconds(60)))
+                    guard view.status == 200 else { throw Failed(description: "ComfyUI answered \(view.status) for image \(filename)") }
+                    images.append(Image(filename: filename, data: Data(view.body)))
+                }
+            }
+            guard !images.isEmpty else { throw Failed(description: "ComfyUI finished prompt \(promptID) without saving an image") }
+            return images
+        }
+    }
+
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+    }
+
+    static func describeError(_ object: [String: Any]?) -> String {
+        let error = object?["error"] as? [String: Any]
+        var text = [error?["type"] as? String, error?["message"] as? String].compactMap { $0 }.joined(separator: ": ")
+        if let details = error?["details"] as? String, !details.isEmpty { text += " (\(details))" }
+        return String((text.isEmpty ? "no reason given" : text).prefix(2_000))
+    }
+
+    static func describeMessages(_ status: [String: Any]?) -> String {
+        let messages = (status?["messages"] as? [[Any]]) ?? []
+        for message in messages where (message.first as? String) == "execution_error" {
+            let data = message.count > 1 ? message[1] as? [String: Any] : nil
+            return "\(data?["exception_type"] as? String ?? "error"): \(data?["exception_message"] as? String ?? "no message")"
+        }
+        return messages.compactMap { $0.first as? String }.last ?? "status \(status?["status_str"] as? String ?? "unknown")"
+    }
+}

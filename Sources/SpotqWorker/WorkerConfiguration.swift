@@ -1,0 +1,73 @@
+import Foundation
+import SpotqCore
+
+/// What a pod's `spotq worker` is told, all by environment (README, "The pod worker"). It
+/// holds no database credentials: a pod talks to RabbitMQ, the server's HTTP API, and
+/// ComfyUI only.
+public struct WorkerConfiguration: Sendable {
+    public var batchID: Int64
+    public var serverURL: String
+    public var uploadToken: String
+    public var amqpURL: String
+    public var comfyURL = "http://127.0.0.1:8188"
+    public var workspace: URL
+    /// Who this pod is, for events: provider name and the provider's pod id.
+    public var provider = "devcloud"
+    public var podID: String
+    /// Shell command that must exit 0 on a usable GPU.
+    public var gpuCheckCommand = #"python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)""#
+    /// Unacknowledged work messages held at once.
+    public var prefetch = 2
+    /// Longest a delivery is held waiting for its models; then the consumer hands its
+    /// deliveries back and waits for the download without holding any.
+    public var assetWait: Duration = .seconds(20)
+    /// Real failures (not reclaims) of one image before it is dead-lettered.
+    public var maxFailures = 3
+    /// An idle queue for this long, with the server reporting no work left, ends the pod.
+    public var idleExit: Duration = .seconds(30)
+    /// AWS-style metadata base URL to poll for `spot/instance-action`; nil polls nothing.
+    public var spotMetadataURL: String?
+    /// Time allowed after SIGTERM (RunPod sends SIGKILL about 5 s later).
+    public var terminationGrace: Duration = .seconds(4)
+    /// Longest one image may take in ComfyUI.
+    public var generationTimeout: Duration = .seconds(1800)
+    /// Each upload attempt's limit; attempts go on while the pod lives.
+    public var uploadAttemptTimeout: Duration = .seconds(120)
+    public var uploadBackoff = RetryBackoff(initial: .milliseconds(500), maximum: .seconds(30))
+
+    public init(batchID: Int64, serverURL: String, uploadToken: String, amqpURL: String, workspace: URL, podID: String) {
+        self.batchID = batchID
+        self.serverURL = serverURL
+        self.uploadToken = uploadToken
+        self.amqpURL = amqpURL
+        self.workspace = workspace
+        self.podID = podID
+    }
+
+    public static func from(_ settings: SettingsSource) throws -> WorkerConfiguration {
+        func required(_ name: String, _ what: String) throws -> String {
+            guard let value = settings.string(nil, env: name) else { throw ConfigurationError(message: "\(name) is not set: \(what)") }
+            return value
+        }
+        guard let batch = Int64(try required("SPOTQ_BATCH_ID", "the batch this pod works on")), batch > 0 else {
+            throw ConfigurationError(message: "SPOTQ_BATCH_ID must be a positive batch id")
+        }
+        var configuration = WorkerConfiguration(
+            batchID: batch,
+            serverURL: try required("SPOTQ_SERVER_URL", "the spotq server's HTTP address, e.g. https://spotq.example.com"),
+            uploadToken: try required("SPOTQ_UPLOAD_TOKEN", "the batch's upload token"),
+            amqpURL: try required("SPOTQ_AMQP_URL", "RabbitMQ's URL"),
+            workspace: URL(fileURLWithPath: settings.string(nil, env: "SPOTQ_WORKSPACE") ?? "/workspace"),
+            podID: settings.string(nil, env: "SPOTQ_POD_ID") ?? settings.string(nil, env: "RUNPOD_POD_ID") ?? ProcessInfo.processInfo.hostName)
+        configuration.comfyURL = settings.string(nil, env: "SPOTQ_COMFY_URL") ?? configuration.comfyURL
+        configuration.provider = settings.string(nil, env: "SPOTQ_POD_PROVIDER") ?? (settings.string(nil, env: "RUNPOD_POD_ID") != nil ? "runpod" : "devcloud")
+        configuration.gpuCheckCommand = settings.string(nil, env: "SPOTQ_GPU_CHECK") ?? configuration.gpuCheckCommand
+        configuration.prefetch = try settings.integer(nil, env: "SPOTQ_PREFETCH", default: 2, range: 1...100)
+        configuration.assetWait = .seconds(try settings.integer(nil, env: "SPOTQ_ASSET_WAIT_SECONDS", default: 20, range: 1...600))
+        configuration.maxFailures = try settings.integer(nil, env: "SPOTQ_MAX_FAILURES", default: 3, range: 1...100)
+        configuration.idleExit = .seconds(try settings.integer(nil, env: "SPOTQ_IDLE_EXIT_SECONDS", default: 30, range: 1...86_400))
+        configuration.spotMetadataURL = settings.string(nil, env: "SPOTQ_SPOT_METADATA_URL")
+        configuration.terminationGrace = .milliseconds(try settings.integer(nil, env: "SPOTQ_TERMINATION_GRACE_MS", default: 4_000, range: 0...600_000))
+        return configuration
+    }
+}
