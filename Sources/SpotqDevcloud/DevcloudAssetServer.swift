@@ -100,9 +100,15 @@ public struct DevcloudAssetServer: Sendable {
     }
 }
 
-/// An AWS-style spot metadata endpoint that can be told to announce a termination.
+/// An AWS-style spot metadata endpoint (IMDSv2) that can be told to announce a termination:
+/// `PUT /latest/api/token` hands out a session token, `GET
+/// /latest/meta-data/spot/instance-action` wants it (401 without) and answers 404 until
+/// `POST /devcloud/spot/terminate[?lead=SECONDS]` (or ``announceTermination(lead:)``).
 public actor SpotMetadata {
     private var noticeTime: Date?
+    private var tokens: Set<String> = []
+    /// GETs answered so far (tests check the worker polls).
+    public private(set) var polls = 0
 
     public init() {}
 
@@ -113,14 +119,33 @@ public actor SpotMetadata {
 
     public func clear() { noticeTime = nil }
 
+    private func issueToken() -> String {
+        let token = UUID().uuidString
+        tokens.insert(token)
+        return token
+    }
+
+    private func answer(token: String?) -> Response {
+        polls += 1
+        guard let token, tokens.contains(token) else { return Response(status: .unauthorized) }
+        guard let time = noticeTime else { return Response(status: .notFound) }
+        let text = #"{"action": "terminate", "time": "\#(ISO8601DateFormatter().string(from: time))"}"#
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
     public nonisolated func register(on router: Router<BasicRequestContext>) {
-        router.get("/latest/meta-data/spot/instance-action") { _, _ in
-            guard let time = await self.noticeTime else { return Response(status: .notFound) }
-            let text = #"{"action": "terminate", "time": "\#(ISO8601DateFormatter().string(from: time))"}"#
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        router.put("/latest/api/token") { request, _ in
+            guard let ttl = request.headers[HTTPField.Name("X-aws-ec2-metadata-token-ttl-seconds")!].flatMap(Int.init), (1...21_600).contains(ttl) else {
+                return Response(status: .badRequest)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: ResponseBody(byteBuffer: ByteBuffer(string: await self.issueToken())))
         }
-        router.post("/devcloud/spot/terminate") { _, _ in
-            await self.announceTermination()
+        router.get("/latest/meta-data/spot/instance-action") { request, _ in
+            await self.answer(token: request.headers[HTTPField.Name("X-aws-ec2-metadata-token")!])
+        }
+        router.post("/devcloud/spot/terminate") { request, _ in
+            let lead = request.uri.queryParameters.get("lead").flatMap(TimeInterval.init) ?? 120
+            await self.announceTermination(lead: lead)
             return Response(status: .ok)
         }
     }

@@ -55,10 +55,17 @@ public actor DevcloudComfy {
     private var number = 0
     private var worker: Task<Void, Never>?
     private var interrupted = false
+    /// Starts as configured; tests change it while the server runs.
+    public private(set) var secondsPerImage: Double
+    /// Prompts started so far (running or finished).
+    public private(set) var started = 0
+
+    public func setSecondsPerImage(_ seconds: Double) { secondsPerImage = seconds }
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.secondsPerImage = configuration.secondsPerImage
     }
 
     // MARK: Routes
@@ -190,8 +197,9 @@ public actor DevcloudComfy {
         while !pending.isEmpty {
             let job = pending.removeFirst()
             running = job
+            started += 1
             interrupted = false
-            let deadline = ContinuousClock.now + .seconds(configuration.secondsPerImage)
+            let deadline = ContinuousClock.now + .seconds(secondsPerImage)
             while ContinuousClock.now < deadline && !interrupted {
                 try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
             }
@@ -263,7 +271,8 @@ public actor DevcloudComfy {
         return String(decoding: value.serialized(), as: UTF8.self)
     }
 
-    func interrupt() {
+    /// Stops the running image (its history says `execution_interrupted`).
+    public func interrupt() {
         if running != nil { interrupted = true }
     }
 }

@@ -48,14 +48,17 @@ actor TerminationNotice {
     }
 }
 
-/// Turns SIGTERM and SIGINT into a ``TerminationNotice``.
+/// Turns SIGTERM and SIGINT into a ``TerminationNotice`` while started; ``stop()`` puts the
+/// signals' earlier dispositions back.
 final class SignalWatcher: @unchecked Sendable {
-    // Sources are created once in `start` and only cancelled in `stop`.
+    // Created once in `start` and only cancelled in `stop`, from the same task.
     private var sources: [any DispatchSourceSignal] = []
+    private var previous: [(Int32, sighandler_t?)] = []
 
     func start(notice: TerminationNotice, grace: Duration) {
         for signal in [SIGTERM, SIGINT] {
-            Foundation.signal(signal, SIG_IGN)
+            // Ignored at the process level so the dispatch source alone sees it.
+            previous.append((signal, Foundation.signal(signal, SIG_IGN)))
             let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
             source.setEventHandler {
                 Task { await notice.announce(reason: signal == SIGTERM ? "SIGTERM" : "SIGINT", within: grace) }
@@ -67,6 +70,8 @@ final class SignalWatcher: @unchecked Sendable {
 
     func stop() {
         for source in sources { source.cancel() }
+        for (signal, handler) in previous { Foundation.signal(signal, handler) }
         sources = []
+        previous = []
     }
 }

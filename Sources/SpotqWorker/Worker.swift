@@ -32,10 +32,19 @@ public struct Worker: Sendable {
         let signals = SignalWatcher()
         signals.start(notice: notice, grace: configuration.terminationGrace)
         defer { signals.stop() }
-        let http = try HTTPClient(configuration: CurlConfiguration(), logger: logger)
+        let clients = try Clients(logger: logger)
+        defer { clients.shutdown() }
+        let poller = configuration.spotMetadataURL.map { base in
+            Task {
+                var poller = SpotNoticePoller(baseURL: base, http: clients.metadata, logger: logger)
+                poller.interval = configuration.spotPollInterval
+                await poller.watch(notice: notice)
+            }
+        }
+        defer { poller?.cancel() }
         let amqp = AMQPClient(configuration: AMQPConfiguration(url: configuration.amqpURL, connectionName: "spotq worker \(configuration.podID)"), logger: logger)
         do {
-            let exit = try await run(http: http, amqp: amqp, notice: notice)
+            let exit = try await run(clients: clients, amqp: amqp, notice: notice)
             await amqp.close()
             return exit
         } catch {
@@ -44,7 +53,27 @@ public struct Worker: Sendable {
         }
     }
 
-    func run(http: HTTPClient, amqp: AMQPClient, notice: TerminationNotice) async throws -> Exit {
+    /// One HTTP client per independent stream of calls: a client runs one transfer at a
+    /// time, and a model download must never hold up an upload or a ComfyUI call.
+    struct Clients: Sendable {
+        let downloads: HTTPClient
+        let server: HTTPClient
+        let comfy: HTTPClient
+        let metadata: HTTPClient
+
+        init(logger: Logger) throws {
+            downloads = try HTTPClient(logger: logger, name: "spotq-downloads")
+            server = try HTTPClient(logger: logger, name: "spotq-server-api")
+            comfy = try HTTPClient(logger: logger, name: "spotq-comfy")
+            metadata = try HTTPClient(logger: logger, name: "spotq-metadata")
+        }
+
+        func shutdown() {
+            for client in [downloads, server, comfy, metadata] { client.shutdown() }
+        }
+    }
+
+    func run(clients: Clients, amqp: AMQPClient, notice: TerminationNotice) async throws -> Exit {
         let eventsChannel = try await amqp.connection().openChannel()
         let events = EventPublisher(
             channel: eventsChannel, batchID: configuration.batchID,
@@ -57,7 +86,7 @@ public struct Worker: Sendable {
             return .gpuFailed
         }
 
-        let api = ServerAPI(configuration: configuration, http: http)
+        let api = ServerAPI(configuration: configuration, http: clients.server)
         let manifest: BatchManifest
         do {
             manifest = try await api.manifest(until: notice)
@@ -67,11 +96,11 @@ public struct Worker: Sendable {
         }
         await events.state("downloading", detail: ["assets": .number(Double(manifest.assets.count)), "bytes": .number(Double(manifest.payloadBytes))])
         let availability = AssetAvailability(manifest.assets.map(\.filename))
-        let setup = AssetSetup(configuration: configuration, http: http, availability: availability, events: events, logger: logger)
+        let setup = AssetSetup(configuration: configuration, http: clients.downloads, availability: availability, events: events, logger: logger)
         let downloads = Task { await setup.downloadAll(manifest.assets, notice: notice) }
         defer { downloads.cancel() }
 
-        let comfy = ComfyClient(baseURL: configuration.comfyURL, http: http)
+        let comfy = ComfyClient(baseURL: configuration.comfyURL, http: clients.comfy)
         try await comfy.waitUntilUp(limit: .seconds(600))
         await events.state("generating")
         let loop = WorkLoop(

@@ -27,6 +27,8 @@ public struct WorkerConfiguration: Sendable {
     public var idleExit: Duration = .seconds(30)
     /// AWS-style metadata base URL to poll for `spot/instance-action`; nil polls nothing.
     public var spotMetadataURL: String?
+    /// How often the metadata service is asked (AWS recommends every 5 s).
+    public var spotPollInterval: Duration = .seconds(5)
     /// Time allowed after SIGTERM (RunPod sends SIGKILL about 5 s later).
     public var terminationGrace: Duration = .seconds(4)
     /// Longest one image may take in ComfyUI.
@@ -67,6 +69,7 @@ public struct WorkerConfiguration: Sendable {
         configuration.maxFailures = try settings.integer(nil, env: "SPOTQ_MAX_FAILURES", default: 3, range: 1...100)
         configuration.idleExit = .seconds(try settings.integer(nil, env: "SPOTQ_IDLE_EXIT_SECONDS", default: 30, range: 1...86_400))
         configuration.spotMetadataURL = settings.string(nil, env: "SPOTQ_SPOT_METADATA_URL")
+        configuration.spotPollInterval = .milliseconds(try settings.integer(nil, env: "SPOTQ_SPOT_POLL_MS", default: 5_000, range: 50...600_000))
         configuration.terminationGrace = .milliseconds(try settings.integer(nil, env: "SPOTQ_TERMINATION_GRACE_MS", default: 4_000, range: 0...600_000))
         return configuration
     }

@@ -131,15 +131,35 @@ struct DevcloudComfyTests {
 
 @Suite("devcloud: spot metadata")
 struct DevcloudSpotTests {
-    @Test func instanceAction_is404UntilATerminationIsAnnounced() async throws {
+    @Test func instanceAction_wantsAnIMDSv2Token_andIs404UntilATerminationIsAnnounced() async throws {
         let metadata = SpotMetadata()
         try await withDevcloud({ metadata.register(on: $0) }) { base, client in
-            #expect(try await client.send(CurlClient.HTTPRequest(url: base + "/latest/meta-data/spot/instance-action")).status == 404)
-            #expect(try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/devcloud/spot/terminate")).status == 200)
-            let notice = try await client.send(CurlClient.HTTPRequest(url: base + "/latest/meta-data/spot/instance-action"))
+            let action = base + "/latest/meta-data/spot/instance-action"
+            #expect(try await client.send(CurlClient.HTTPRequest(url: action)).status == 401)
+            #expect(try await client.send(CurlClient.HTTPRequest(method: .put, url: base + "/latest/api/token", body: [])).status == 400)
+            let token = try await client.send(CurlClient.HTTPRequest(
+                method: .put, url: base + "/latest/api/token", headers: ["X-aws-ec2-metadata-token-ttl-seconds": "60"], body: []))
+            #expect(token.status == 200)
+            let withToken: HTTPHeaders = ["X-aws-ec2-metadata-token": String(decoding: token.body, as: UTF8.self)]
+            #expect(try await client.send(CurlClient.HTTPRequest(url: action, headers: withToken)).status == 404)
+            #expect(try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/devcloud/spot/terminate?lead=30")).status == 200)
+            let notice = try await client.send(CurlClient.HTTPRequest(url: action, headers: withToken))
             #expect(notice.status == 200)
-            #expect(String(decoding: notice.body, as: UTF8.self).contains(#""action": "terminate""#))
+            let text = String(decoding: notice.body, as: UTF8.self)
+            #expect(text.contains(#""action": "terminate""#))
+            let left = try #require(SpotNoticeTime.secondsLeft(in: text))
+            #expect(left > 20 && left <= 30)
         }
+    }
+}
+
+/// Reads the `time` of an instance-action answer as seconds from now.
+enum SpotNoticeTime {
+    static func secondsLeft(in text: String) -> Double? {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+              let time = (object["time"] as? String).flatMap({ ISO8601DateFormatter().date(from: $0) })
+        else { return nil }
+        return time.timeIntervalSinceNow
     }
 }
 
