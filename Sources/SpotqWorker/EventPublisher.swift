@@ -7,14 +7,16 @@ import SpotqCore
 /// outage costs a line in `pod_events`, never an image).
 actor EventPublisher {
     let channel: AMQPChannel
+    let exchange: String
     let batchID: Int64
     let pod: SpotqEvent.Pod
     let logger: Logger
     private var sequence = 0
     private let run = UUID().uuidString.prefix(8).lowercased()
 
-    init(channel: AMQPChannel, batchID: Int64, pod: SpotqEvent.Pod, logger: Logger) {
+    init(channel: AMQPChannel, exchange: String, batchID: Int64, pod: SpotqEvent.Pod, logger: Logger) {
         self.channel = channel
+        self.exchange = exchange
         self.batchID = batchID
         self.pod = pod
         self.logger = logger
@@ -27,7 +29,7 @@ actor EventPublisher {
             pod: pod, state: state, detail: detail)
         do {
             try await channel.publish(
-                exchange: BrokerNames.eventsExchange, routingKey: event.routingKey,
+                exchange: exchange, routingKey: event.routingKey,
                 body: Array(try SpotqEvent.encoder.encode(event)), properties: AMQPMessageProperties(contentType: "application/json"))
         } catch {
             logger.warning("worker: could not publish an event", metadata: ["kind": "\(kind)", "error": "\(error)"])

@@ -76,7 +76,7 @@ public struct Worker: Sendable {
     func run(clients: Clients, amqp: AMQPClient, notice: TerminationNotice) async throws -> Exit {
         let eventsChannel = try await amqp.connection().openChannel()
         let events = EventPublisher(
-            channel: eventsChannel, batchID: configuration.batchID,
+            channel: eventsChannel, exchange: configuration.eventsExchange, batchID: configuration.batchID,
             pod: SpotqEvent.Pod(provider: configuration.provider, id: configuration.podID), logger: logger)
         await events.state("starting")
 

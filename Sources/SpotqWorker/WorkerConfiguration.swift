@@ -36,6 +36,9 @@ public struct WorkerConfiguration: Sendable {
     /// Each upload attempt's limit; attempts go on while the pod lives.
     public var uploadAttemptTimeout: Duration = .seconds(120)
     public var uploadBackoff = RetryBackoff(initial: .milliseconds(500), maximum: .seconds(30))
+    /// Where events go; only `spotq bench worker` changes it, to keep its events out of the
+    /// operator's records.
+    public var eventsExchange = BrokerNames.eventsExchange
 
     public init(batchID: Int64, serverURL: String, uploadToken: String, amqpURL: String, workspace: URL, podID: String) {
         self.batchID = batchID

@@ -18,10 +18,13 @@ public enum BatchOrderer {
         public var timeline: Timeline
     }
 
-    public static func order(_ graph: BatchGraph, gpu: GPUProfile) -> Ordered {
-        var candidates: [(String, [Int32], [Int32]?)] = [("unlocked-per-byte", unlockedPerByte(graph), nil)]
-        // With one checkpoint, Johnson's order is the same as the first.
-        if graph.assetIsCheckpoint.lazy.filter({ $0 }).count > 1 { candidates.append(("johnson", johnson(graph, gpu: gpu), nil)) }
+    public static func order(_ graph: BatchGraph, gpu: GPUProfile, choice: PlanningPolicy.OrderChoice = .best) -> Ordered {
+        var candidates: [(String, [Int32], [Int32]?)] = []
+        if choice == .best {
+            candidates.append(("unlocked-per-byte", unlockedPerByte(graph), nil))
+            // With one checkpoint, Johnson's order is the same as the first.
+            if graph.assetIsCheckpoint.lazy.filter({ $0 }).count > 1 { candidates.append(("johnson", johnson(graph, gpu: gpu), nil)) }
+        }
         let seed = seedOrder(graph)
         candidates.append(("seed", seed.download, seed.generation))
         var best: Ordered?

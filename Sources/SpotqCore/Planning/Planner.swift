@@ -63,7 +63,7 @@ public enum Planner {
         let batches = Parallel.map(formed.count) { index in
             let batch = formed[index]
             let graph = BatchGraph(work: work, items: batch.items)
-            let ordered = BatchOrderer.order(graph, gpu: gpu)
+            let ordered = BatchOrderer.order(graph, gpu: gpu, choice: policy.order)
             return PlannedBatch(
                 checkpoints: batch.checkpoints,
                 downloadOrder: ordered.downloadOrder.map { graph.globalAssets[Int($0)] },

@@ -12,6 +12,13 @@ public struct PlanningPolicy: Sendable, Equatable, Codable {
     public var targetHoursPerPod: Double = 3
     /// A checkpoint with more work than this is split into several batches.
     public var maximumBatchHours: Double = 24
+    /// Which download order batches get: the best simulated candidate, or the seed's order
+    /// alone (for `spotq bench worker`, which measures the difference on a real pod).
+    public var order: OrderChoice = .best
+
+    public enum OrderChoice: String, Sendable, Equatable, Codable {
+        case best, seed
+    }
 
     public init() {}
 
