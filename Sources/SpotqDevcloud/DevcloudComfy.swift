@@ -44,7 +44,13 @@ public actor DevcloudComfy {
         var width: Int
         var height: Int
         var seed: UInt64
+        /// Set when a prompt text asks for an injected execution error (see ``executionErrorMarker``).
+        var failingNode: String? = nil
     }
+
+    /// A prompt text holding this makes the image fail while running, as a CUDA error
+    /// would: `execution_error` in its history. Fault tests use it.
+    public static let executionErrorMarker = "[devcloud:execution-error]"
 
     public let configuration: Configuration
     let logger: Logger
@@ -134,6 +140,7 @@ public actor DevcloudComfy {
         var details: [String] = []
         var width = 1024, height = 1024
         var seed: UInt64 = 0
+        var failingNode: String? = nil
         let checkpoints = modelFiles("checkpoints")
         let loras = modelFiles("loras")
         for (id, value) in prompt.sorted(by: { $0.key < $1.key }) {
@@ -169,6 +176,7 @@ public actor DevcloudComfy {
                 height = (inputs["height"] as? Int) ?? height
             }
             if classType.hasPrefix("KSampler"), let number = inputs["seed"] as? NSNumber { seed = number.uint64Value }
+            if let text = inputs["text"] as? String, text.contains(Self.executionErrorMarker) { failingNode = id }
         }
         if !nodeErrors.isEmpty {
             let errors = "{" + nodeErrors.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
@@ -179,7 +187,7 @@ public actor DevcloudComfy {
         }
         let id = (root["prompt_id"] as? String) ?? UUID().uuidString.lowercased()
         number += 1
-        pending.append(Job(id: id, number: number, outputs: outputs, width: width, height: height, seed: seed))
+        pending.append(Job(id: id, number: number, outputs: outputs, width: width, height: height, seed: seed, failingNode: failingNode))
         if worker == nil { worker = Task { await self.runQueue() } }
         return (.ok, #"{"prompt_id": "\#(id)", "number": \#(number), "node_errors": {}}"#)
     }
@@ -205,6 +213,12 @@ public actor DevcloudComfy {
             }
             if interrupted {
                 history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_interrupted")
+            } else if let node = job.failingNode {
+                history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_error", error: [
+                    ("node_id", .string(node)), ("node_type", "CLIPTextEncode"), ("exception_type", "RuntimeError"),
+                    ("exception_message", "CUDA error: an illegal memory access was encountered (injected by devcloud)"),
+                    ("traceback", .array([])),
+                ])
             } else {
                 do {
                     let images = try writeImages(job)
@@ -237,7 +251,9 @@ public actor DevcloudComfy {
         return written
     }
 
-    func historyEntry(_ job: Job, images: [(node: String, filename: String, type: String)], status: String, message: String) -> String {
+    func historyEntry(
+        _ job: Job, images: [(node: String, filename: String, type: String)], status: String, message: String, error: [(String, JSONValue)] = []
+    ) -> String {
         var outputs: [(String, JSONValue)] = []
         for image in images {
             outputs.append((image.node, .object([("images", .array([.object([("filename", .string(image.filename)), ("subfolder", ""), ("type", .string(image.type))])]))])))
@@ -250,7 +266,7 @@ public actor DevcloudComfy {
                 ("status_str", .string(status)), ("completed", .bool(status == "success")),
                 ("messages", .array([
                     .array(["execution_start", .object([("prompt_id", .string(job.id)), ("timestamp", .integer(now))])]),
-                    .array([.string(message), .object([("prompt_id", .string(job.id)), ("timestamp", .integer(now))])]),
+                    .array([.string(message), .object([("prompt_id", .string(job.id)), ("timestamp", .integer(now))] + error)]),
                 ])),
             ])),
         ])

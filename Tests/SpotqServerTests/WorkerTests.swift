@@ -361,6 +361,35 @@ struct WorkerFaultTests {
         }
     }
 
+    @Test func anImageThatKeepsFailing_isRetriedWithItsCount_andDeadLetteredAtTheThirdFailure() async throws {
+        try await PodWorld.with(requests: { checkpoint, _ in
+            (0..<4).map { PodWorld.request("plain-\($0)", checkpoint: checkpoint) }
+                + [TextToImageRequest(requestID: "cursed", checkpoint: checkpoint, positive: "a cat \(DevcloudComfy.executionErrorMarker)").messageJSON()]
+        }) { world in
+            let exit = try await withTimeout(.seconds(90), "the worker") { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
+            #expect(exit == .finished)
+            #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 4)
+            #expect(try await world.queueDepths() == (0, 1))
+            #expect(await world.comfy.started == 4 + 3)
+            try await world.fixture.eventually("the item failed after three attempts, with ComfyUI's error") {
+                try await world.count("""
+                    SELECT count(*) FROM image_generation_queue WHERE request_id = 'cursed' AND status = 'failed' AND attempts = 3
+                    AND last_error LIKE 'failed 3 times; last: %illegal memory access%'
+                    """) == 1
+            }
+            let reason = try await world.fixture.connection.withChannel { channel -> String? in
+                let consumer = try await channel.consume(queue: BrokerNames.deadLetterQueue)
+                for try await delivery in consumer {
+                    defer { Task { try? await delivery.nack(requeue: true) } }
+                    if case .string(let text)? = delivery.properties.headers?[BrokerNames.reasonHeader] { return text }
+                    return nil
+                }
+                return nil
+            }
+            #expect(reason?.hasPrefix("failed 3 times; last: ComfyUI could not run the prompt: RuntimeError: CUDA error") == true)
+        }
+    }
+
     @Test func aMissingModel_deadLettersOnlyTheImagesThatNeedIt_withTheReason() async throws {
         try await PodWorld.with(models: .init(missing: [PodWorld.lora]), requests: Self.mixed) { world in
             let exit = try await withTimeout(.seconds(90), "the worker") { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
