@@ -146,7 +146,9 @@ struct WorkLoop: Sendable {
                 await events.publish("image.failed", item: item.itemID, detail: ["reason": .string(reason), "final": .bool(false)])
             }
         case .interrupted:
+            // Handed back first: the pod may be killed any moment now.
             try await delivery.nack(requeue: true)
+            _ = try? await comfy.http.send(.init(method: .post, url: configuration.comfyURL + "/interrupt", timeout: .seconds(1)))
             await events.publish("image.interrupted", item: item.itemID)
         }
         return nil
@@ -173,7 +175,6 @@ struct WorkLoop: Sendable {
             }
             let first = await group.next() ?? .interrupted
             group.cancelAll()
-            if case .interrupted = first { _ = try? await comfy.http.send(.init(method: .post, url: configuration.comfyURL + "/interrupt", timeout: .seconds(2))) }
             return first
         }
     }

@@ -29,8 +29,9 @@ public struct WorkerConfiguration: Sendable {
     public var spotMetadataURL: String?
     /// How often the metadata service is asked (AWS recommends every 5 s).
     public var spotPollInterval: Duration = .seconds(5)
-    /// Time allowed after SIGTERM (RunPod sends SIGKILL about 5 s later).
-    public var terminationGrace: Duration = .seconds(4)
+    /// Time allowed after SIGTERM to finish the current image (RunPod sends SIGKILL about
+    /// 5 s later; the rest is for handing back, interrupting ComfyUI and leaving).
+    public var terminationGrace: Duration = .seconds(3)
     /// Longest one image may take in ComfyUI.
     public var generationTimeout: Duration = .seconds(1800)
     /// Each upload attempt's limit; attempts go on while the pod lives.
@@ -73,7 +74,7 @@ public struct WorkerConfiguration: Sendable {
         configuration.idleExit = .seconds(try settings.integer(nil, env: "SPOTQ_IDLE_EXIT_SECONDS", default: 30, range: 1...86_400))
         configuration.spotMetadataURL = settings.string(nil, env: "SPOTQ_SPOT_METADATA_URL")
         configuration.spotPollInterval = .milliseconds(try settings.integer(nil, env: "SPOTQ_SPOT_POLL_MS", default: 5_000, range: 50...600_000))
-        configuration.terminationGrace = .milliseconds(try settings.integer(nil, env: "SPOTQ_TERMINATION_GRACE_MS", default: 4_000, range: 0...600_000))
+        configuration.terminationGrace = .milliseconds(try settings.integer(nil, env: "SPOTQ_TERMINATION_GRACE_MS", default: 3_000, range: 0...600_000))
         return configuration
     }
 }
