@@ -139,9 +139,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "SpotqProvisioner",
+            dependencies: [
+                "SpotqCore", "SpotqStore", "SpotqBroker", "AMQPClient", "CurlClient", "PostgresClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "SpotqCLI",
             dependencies: [
-                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "SpotqWorker", "AMQPClient", "PostgresClient",
+                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner",
+                "AMQPClient", "PostgresClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -200,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "SpotqServerTests",
             dependencies: [
-                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
+                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

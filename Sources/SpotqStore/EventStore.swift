@@ -34,6 +34,7 @@ public struct EventStore: Sendable {
                     ON CONFLICT (event_key) DO NOTHING
                     """)
                 guard inserted.affectedRows == 1 else { return false }
+                try await Self.applyToPod(event, on: connection)
                 guard let item = event.itemID, let batch = event.batchID else { return true }
                 let reason = event.detail["reason"]?.stringValue
                 switch event.kind {
@@ -62,6 +63,27 @@ public struct EventStore: Sendable {
             }
         } catch let error as PostgresError where QueueStore.isRequestFault(error) {
             throw Rejected(description: QueueStore.reason(error))
+        }
+    }
+
+    /// A pod's own events keep its row current: `state` events set its state (a pod spotq
+    /// terminated stays terminated), the first `image.done` sets `first_image_at`, and every
+    /// event is a sign of life.
+    static func applyToPod(_ event: SpotqEvent, on connection: PostgresConnection) async throws {
+        switch event.kind {
+        case "state":
+            try await connection.query("""
+                UPDATE pods SET state = \(event.state), last_seen_at = now(),
+                                started_at = CASE WHEN \(event.state) = 'starting' THEN coalesce(started_at, \(event.occurredAt)) ELSE started_at END
+                WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state <> 'terminated'
+                """)
+        case "image.done":
+            try await connection.query("""
+                UPDATE pods SET first_image_at = coalesce(first_image_at, \(event.occurredAt)), last_seen_at = now()
+                WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)
+                """)
+        default:
+            try await connection.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)")
         }
     }
 }

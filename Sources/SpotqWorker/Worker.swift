@@ -110,7 +110,7 @@ public struct Worker: Sendable {
         switch outcome {
         case .batchFinished:
             logger.info("worker: the batch has no work left; leaving")
-            await events.state("terminated", detail: ["reason": .string("batch finished")])
+            await events.state("draining", detail: ["reason": .string("batch finished")])
         case .terminated(let reason):
             logger.info("worker: stopped for a termination notice (\(reason)); unfinished work was handed back")
             await events.state("draining", detail: ["reason": .string(reason)])

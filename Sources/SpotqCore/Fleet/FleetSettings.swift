@@ -1,0 +1,109 @@
+import Foundation
+
+/// How pods are rented (RunPod's fields; the seed's values by default) and how the fleet is
+/// sized. From `SPOTQ_*` settings; see README, "Provisioner".
+public struct FleetSettings: Sendable {
+    public var limits = FleetPlanner.Limits()
+    public var bids = BidLadder()
+    public var fallback = SpotFallback.wait
+    /// Spot above this multiple of the base bid is not used (on-demand, with an alert).
+    public var spotAlertMultiple = 3.0
+    public var template = PodTemplate()
+    /// GPU types to choose from, with images per hour (seed: A4000 at 257).
+    public var candidates = [GPUChoice.Candidate(gpuType: "NVIDIA RTX A4000", imagesPerHour: 257)]
+    public var volumeUSDPerGBMonth = 0.10
+    /// How often the provisioner looks (snapshot, provider, actions, costs).
+    public var intervalSeconds = 15.0
+    /// A demand snapshot older than this is stale: dropped, not acted on.
+    public var snapshotMaxAgeSeconds = 120.0
+    /// Names of spotq's pods start with this; others at the provider are never touched.
+    public var namePrefix = "spotq"
+
+    public init() {}
+
+    /// What a pod is rented with.
+    public struct PodTemplate: Sendable, Equatable {
+        public var imageName = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
+        public var cloudType = "ALL"
+        public var gpuCount = 1
+        public var containerDiskGB = 1
+        /// Added to the batch's payload for the volume (the seed's toolchain overhead).
+        public var extraVolumeGB = 11
+        public var volumeMountPath = "/workspace"
+        public var minDownloadMbps = 1576
+        public var ports = "8188/http"
+        /// The container's command; it must start ComfyUI and `spotq worker` and end in
+        /// `sleep infinity` (seed: without it the pod restarts in a loop).
+        public var dockerArgs = #"bash -c "curl -fsSL \"$SPOTQ_BOOTSTRAP_URL\" | bash; sleep infinity""#
+        /// Where the pod's bootstrap script is (passed to the pod as SPOTQ_BOOTSTRAP_URL).
+        public var bootstrapURL: String?
+
+        public init() {}
+
+        public func volumeGB(payloadBytes: Int64) -> Int {
+            Int((Double(payloadBytes) / 1e9).rounded(.up)) + extraVolumeGB
+        }
+    }
+
+    public static func from(_ source: SettingsSource, targetHoursPerPod: Double) throws -> FleetSettings {
+        var settings = FleetSettings()
+        settings.limits.targetHoursPerPod = targetHoursPerPod
+        settings.limits.maxPods = try source.integer(nil, env: "SPOTQ_MAX_PODS", default: 10, range: 0...10_000)
+        settings.limits.budgetUSDPerHour = try source.double(nil, env: "SPOTQ_BUDGET_USD_PER_HOUR", default: 2.0, range: 0...1_000_000)
+        settings.limits.startTimeoutSeconds = try source.double(nil, env: "SPOTQ_POD_START_TIMEOUT_SECONDS", default: 900, range: 5...86_400)
+        settings.limits.maxResumeAttempts = try source.integer(nil, env: "SPOTQ_POD_RESUME_ATTEMPTS", default: 1, range: 0...100)
+        settings.bids.baseUSDPerGPUHour = try source.double(nil, env: "SPOTQ_BID_USD", default: 0.12, range: 0.001...1_000)
+        settings.bids.stepUSD = try source.double(nil, env: "SPOTQ_BID_STEP_USD", default: 0.01, range: 0...1_000)
+        settings.bids.maxIncreaseUSD = try source.double(nil, env: "SPOTQ_BID_MAX_INCREASE_USD", default: 0.05, range: 0...1_000)
+        if let text = source.string(nil, env: "SPOTQ_SPOT_FALLBACK") {
+            guard let fallback = SpotFallback(rawValue: text) else {
+                throw ConfigurationError(message: "SPOTQ_SPOT_FALLBACK must be 'wait' or 'on-demand' (got '\(text)')")
+            }
+            settings.fallback = fallback
+        }
+        settings.spotAlertMultiple = try source.double(nil, env: "SPOTQ_SPOT_ALERT_MULTIPLE", default: 3, range: 1...1_000)
+        settings.volumeUSDPerGBMonth = try source.double(nil, env: "SPOTQ_VOLUME_USD_PER_GB_MONTH", default: 0.10, range: 0...100)
+        settings.intervalSeconds = try source.double(nil, env: "SPOTQ_PROVISION_INTERVAL_SECONDS", default: 15, range: 0.1...3_600)
+        settings.snapshotMaxAgeSeconds = try source.double(nil, env: "SPOTQ_DEMAND_MAX_AGE_SECONDS", default: 120, range: 1...86_400)
+        settings.namePrefix = source.string(nil, env: "SPOTQ_POD_NAME_PREFIX") ?? settings.namePrefix
+        if let text = source.string(nil, env: "SPOTQ_GPU_CANDIDATES") {
+            settings.candidates = try parseCandidates(text)
+        } else if let type = source.string(nil, env: "SPOTQ_GPU_TYPE") {
+            settings.candidates = [GPUChoice.Candidate(gpuType: type, imagesPerHour: try source.double(nil, env: "SPOTQ_GPU_IMAGES_PER_HOUR", default: 257, range: 1...1_000_000))]
+        }
+        var template = PodTemplate()
+        template.imageName = source.string(nil, env: "SPOTQ_POD_IMAGE") ?? template.imageName
+        template.cloudType = source.string(nil, env: "SPOTQ_POD_CLOUD_TYPE") ?? template.cloudType
+        guard ["ALL", "SECURE", "COMMUNITY"].contains(template.cloudType) else {
+            throw ConfigurationError(message: "SPOTQ_POD_CLOUD_TYPE must be ALL, SECURE or COMMUNITY (got '\(template.cloudType)')")
+        }
+        template.gpuCount = try source.integer(nil, env: "SPOTQ_POD_GPU_COUNT", default: 1, range: 1...8)
+        template.containerDiskGB = try source.integer(nil, env: "SPOTQ_POD_CONTAINER_DISK_GB", default: 1, range: 1...10_000)
+        template.extraVolumeGB = try source.integer(nil, env: "SPOTQ_POD_EXTRA_VOLUME_GB", default: 11, range: 0...10_000)
+        template.volumeMountPath = source.string(nil, env: "SPOTQ_POD_VOLUME_PATH") ?? template.volumeMountPath
+        template.minDownloadMbps = try source.integer(nil, env: "SPOTQ_POD_MIN_DOWNLOAD_MBPS", default: 1576, range: 0...1_000_000)
+        template.ports = source.string(nil, env: "SPOTQ_POD_PORTS") ?? template.ports
+        template.dockerArgs = source.string(nil, env: "SPOTQ_POD_DOCKER_ARGS") ?? template.dockerArgs
+        template.bootstrapURL = source.string(nil, env: "SPOTQ_POD_BOOTSTRAP_URL")
+        guard template.dockerArgs.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n\"'")).hasSuffix("sleep infinity") else {
+            throw ConfigurationError(message: "SPOTQ_POD_DOCKER_ARGS must end in `sleep infinity`, or the pod restarts in a loop when its command ends")
+        }
+        settings.template = template
+        settings.limits.newPodUSDPerHour = settings.bids.highest * Double(template.gpuCount)
+        return settings
+    }
+
+    /// `NAME:IMAGES_PER_HOUR,NAME:IMAGES_PER_HOUR`.
+    public static func parseCandidates(_ text: String) throws -> [GPUChoice.Candidate] {
+        var candidates: [GPUChoice.Candidate] = []
+        for part in text.split(separator: ",") {
+            let pieces = part.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pieces.count == 2, !pieces[0].isEmpty, let rate = Double(pieces[1]), rate > 0 else {
+                throw ConfigurationError(message: "SPOTQ_GPU_CANDIDATES must look like 'NVIDIA RTX A4000:257,NVIDIA RTX A5000:330' (got '\(part)')")
+            }
+            candidates.append(GPUChoice.Candidate(gpuType: pieces[0], imagesPerHour: rate))
+        }
+        guard !candidates.isEmpty else { throw ConfigurationError(message: "SPOTQ_GPU_CANDIDATES names no GPU type") }
+        return candidates
+    }
+}

@@ -1,0 +1,245 @@
+import AMQPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+import SpotqCore
+import SpotqStore
+
+/// `spotq provisioner`: every interval, reconciles spotq's pods with the provider's list,
+/// accrues their cost, and, when a fresh demand snapshot is at hand, sizes the fleet
+/// (``FleetPlanner``) and carries out the actions: rent (spot bids, then the fallback),
+/// resume, drain, terminate.
+public actor Provisioner: Service {
+    let configuration: ProvisionerConfiguration
+    let provider: any CloudProvider
+    let pods: PodStore
+    let demand: LatestDemand
+    let amqp: AMQPClient?
+    let logger: Logger
+    /// Set once the provider answers that it has no spot API; said once, then the fallback is used.
+    private(set) var spotUnsupported = false
+    /// Last rent failure per batch, so a failing rent is reported once, not every round.
+    private var lastRentFailure: [Int64: String] = [:]
+
+    public init(configuration: ProvisionerConfiguration, provider: any CloudProvider, pods: PodStore, demand: LatestDemand, amqp: AMQPClient?, logger: Logger) {
+        self.configuration = configuration
+        self.provider = provider
+        self.pods = pods
+        self.demand = demand
+        self.amqp = amqp
+        self.logger = logger
+    }
+
+    public nonisolated func run() async throws {
+        let consumer = Task { if let amqp { await demand.consume(amqp: amqp) } }
+        defer { consumer.cancel() }
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.round(now: Date())
+                try await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))
+            }
+        }
+    }
+
+    /// One round; never throws (a failing provider or database is logged and retried next round).
+    public func round(now: Date) async {
+        do {
+            try await reconcile(now: now)
+            try await pods.accrue(now: now)
+            guard let snapshot = await demand.fresh(maxAge: configuration.fleet.snapshotMaxAgeSeconds, now: now) else { return }
+            let live = try await pods.live()
+            let planner = FleetPlanner(limits: configuration.fleet.limits)
+            for action in planner.plan(demand: snapshot, pods: live.map(\.fleetPod), now: now) {
+                try await carryOut(action, live: live)
+            }
+        } catch {
+            logger.error("provisioner: this round failed; trying again next round", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: Reconciling
+
+    /// The provider's list is the truth about which pods exist and whether they run.
+    func reconcile(now: Date) async throws {
+        let listed: [ProviderPod]
+        do {
+            listed = try await provider.listPods()
+        } catch {
+            logger.warning("provisioner: could not list the provider's pods", metadata: ["error": "\(error)"])
+            return
+        }
+        let byID = Dictionary(listed.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let live = try await pods.live()
+        for pod in live {
+            guard let providerID = pod.providerPodID else {
+                // Written before a rental that never came back (a crash in between).
+                if now.timeIntervalSince(pod.requestedAt) > 120 { try await pods.terminated(pod.id, reason: "never rented") }
+                continue
+            }
+            guard let seen = byID[providerID], seen.status != .gone else {
+                try await pods.terminated(pod.id, reason: "no longer listed by \(provider.name)")
+                continue
+            }
+            if try await pods.providerStatus(pod.id, seen.status) {
+                logger.warning("provisioner: pod \(providerID) was reclaimed", metadata: ["batch": "\(pod.batchID.map(String.init) ?? "-")", "detail": "\(seen.lastStatusChange ?? "")"])
+            }
+        }
+        // Pods named like ours that spotq does not know cost money and do nothing: end them.
+        let known = Set(live.compactMap(\.providerPodID))
+        for orphan in listed where orphan.name.hasPrefix(configuration.fleet.namePrefix + "-") && !known.contains(orphan.id) && orphan.status != .gone {
+            logger.warning("provisioner: terminating pod \(orphan.id) (\(orphan.name)), which spotq has no live record of")
+            try await pods.alert(kind: "orphan", message: "terminated \(provider.name) pod \(orphan.id) (\(orphan.name)): spotq had no live record of it")
+            try? await provider.terminate(podID: orphan.id)
+        }
+    }
+
+    // MARK: Actions
+
+    func carryOut(_ action: FleetAction, live: [PodStore.PodRow]) async throws {
+        switch action {
+        case .rent(let batch, let payload):
+            try await rent(batch: batch, payloadBytes: payload)
+        case .resume(let id):
+            guard let pod = live.first(where: { $0.id == id }), let providerID = pod.providerPodID else { return }
+            do {
+                if pod.interruptible {
+                    let bid = pod.bidUSDPerGPUHour ?? configuration.fleet.bids.baseUSDPerGPUHour
+                    try await provider.bidResume(podID: providerID, bidPerGPU: bid, gpuCount: pod.gpuCount)
+                } else {
+                    try await provider.resume(podID: providerID, gpuCount: pod.gpuCount)
+                }
+                try await pods.resuming(id, bid: nil)
+                logger.info("provisioner: resumed reclaimed pod \(providerID) (its volume keeps the models)")
+            } catch {
+                // The host's GPUs are gone (or no capacity at the bid): replace it.
+                logger.warning("provisioner: could not resume pod \(providerID); replacing it", metadata: ["error": "\(error)"])
+                try await pods.resuming(id, bid: nil)
+                try await terminate(pod, reason: "could not be resumed: \(error)")
+            }
+        case .terminate(let id, let reason):
+            guard let pod = live.first(where: { $0.id == id }) else { return }
+            try await terminate(pod, reason: reason)
+        case .drain(let id, let reason):
+            guard let pod = live.first(where: { $0.id == id }), let providerID = pod.providerPodID else { return }
+            do {
+                try await provider.stop(podID: providerID)
+                try await pods.stopRequested(id)
+                logger.info("provisioner: draining pod \(providerID): \(reason)")
+            } catch {
+                logger.warning("provisioner: could not stop pod \(providerID)", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    func terminate(_ pod: PodStore.PodRow, reason: String) async throws {
+        if let providerID = pod.providerPodID {
+            do {
+                try await provider.terminate(podID: providerID)
+            } catch where error.kind == .notFound {
+                // Already gone.
+            } catch {
+                logger.warning("provisioner: could not terminate pod \(providerID); trying again next round", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+        try await pods.terminated(pod.id, reason: reason)
+        logger.info("provisioner: terminated pod \(pod.providerPodID ?? "#\(pod.id)"): \(reason)")
+    }
+
+    /// Rents one pod for `batch`: the GPU type and market by expected USD per image when
+    /// prices are known; spot bids up the ladder; then the fallback.
+    func rent(batch: Int64, payloadBytes: Int64) async throws {
+        let fleet = configuration.fleet
+        let choice = await chooseGPU()
+        let request = PodRentRequest(
+            name: "\(fleet.namePrefix)-b\(batch)-\(UUID().uuidString.prefix(6).lowercased())", gpuType: choice.gpuType, template: fleet.template,
+            volumeGB: fleet.template.volumeGB(payloadBytes: payloadBytes), environment: configuration.podEnvironment(batchID: batch))
+        var lastError = ""
+        if choice.interruptible && !spotUnsupported {
+            for bid in fleet.bids.bids {
+                do {
+                    let pod = try await provider.rentSpot(request, bidPerGPU: bid)
+                    try await record(pod, request: request, batch: batch, interruptible: true, bid: bid)
+                    return
+                } catch let error as ProviderError where error.kind == .noCapacity {
+                    lastError = "no spot capacity at \(bid) USD/GPU/h: \(error.message)"
+                } catch let error as ProviderError where error.kind == .spotUnsupported {
+                    spotUnsupported = true
+                    logger.error("provisioner: \(provider.name) offers no spot pods any more (\(error.message)); using the fallback '\(fleet.fallback.rawValue)' from now on")
+                    try await pods.alert(kind: "spot.unsupported", message: "\(provider.name) has no spot API any more: \(error.message); fallback \(fleet.fallback.rawValue)")
+                    break
+                } catch {
+                    report(batch: batch, "could not rent a pod: \(error)")
+                    return
+                }
+            }
+        }
+        // Spot was not chosen (on-demand is cheaper per image, or spot passed the alert
+        // multiple), or it failed: the fallback decides.
+        let why: String
+        var alert = true
+        if !choice.interruptible && !spotUnsupported {
+            why = choice.alert ?? "on-demand is cheaper per image at current prices"
+            alert = choice.alert != nil
+        } else if fleet.fallback == .onDemand {
+            why = spotUnsupported ? "\(provider.name) has no spot market" : lastError
+        } else {
+            report(batch: batch, (spotUnsupported ? "\(provider.name) has no spot market" : lastError) + "; waiting (SPOTQ_SPOT_FALLBACK=wait)")
+            return
+        }
+        do {
+            let pod = try await provider.rentOnDemand(request)
+            try await record(pod, request: request, batch: batch, interruptible: false, bid: nil)
+            logger.warning("provisioner: rented pod \(pod.id) on-demand for batch \(batch): \(why)")
+            if alert {
+                try await pods.alert(kind: "on-demand", message: "batch \(batch): rented \(pod.id) on-demand (\(pod.costPerHour.map { "\($0) USD/h" } ?? "list price")): \(why)")
+            }
+        } catch {
+            report(batch: batch, "\(lastError.isEmpty ? "" : lastError + "; ")on-demand failed too: \(error)")
+        }
+    }
+
+    func record(_ pod: ProviderPod, request: PodRentRequest, batch: Int64, interruptible: Bool, bid: Double?) async throws {
+        let fleet = configuration.fleet
+        let id = try await pods.insertRequested(PodStore.Request(
+            batchID: batch, provider: provider.name, name: request.name, gpuType: request.gpuType, gpuCount: fleet.template.gpuCount,
+            interruptible: interruptible, bidUSDPerGPUHour: bid, volumeGB: request.volumeGB, containerDiskGB: fleet.template.containerDiskGB,
+            storageUSDPerGBMonth: fleet.volumeUSDPerGBMonth))
+        let price = pod.costPerHour ?? (bid.map { $0 * Double(fleet.template.gpuCount) } ?? 0)
+        try await pods.rented(id, providerPodID: pod.id, interruptible: interruptible, bid: bid, priceUSDPerHour: price)
+        lastRentFailure[batch] = nil
+        logger.info("provisioner: rented pod \(pod.id) for batch \(batch)", metadata: [
+            "spot": "\(interruptible)", "bid": "\(bid.map { "\($0)" } ?? "-")", "usd_per_hour": "\(price)", "volume_gb": "\(request.volumeGB)",
+        ])
+    }
+
+    func report(batch: Int64, _ message: String) {
+        guard lastRentFailure[batch] != message else { return }
+        lastRentFailure[batch] = message
+        logger.warning("provisioner: no pod for batch \(batch): \(message)")
+    }
+
+    /// Price awareness: the cheapest expected USD per image among the configured GPU types
+    /// at live prices; without prices, the first type on spot.
+    func chooseGPU() async -> (gpuType: String, interruptible: Bool, alert: String?) {
+        let fleet = configuration.fleet
+        let first = fleet.candidates[0].gpuType
+        guard let prices = try? await provider.prices(gpuTypes: fleet.candidates.map(\.gpuType), gpuCount: fleet.template.gpuCount), !prices.isEmpty else {
+            return (first, true, nil)
+        }
+        let history = (try? await pods.history()) ?? PodStore.History(interruptionsPerHour: 0, podHours: 0, imagesPerHourByGPU: [:])
+        let candidates = fleet.candidates.map { candidate in
+            // Measured throughput wins once a GPU type has an hour of history.
+            var candidate = candidate
+            if let measured = history.imagesPerHourByGPU[candidate.gpuType], measured > 0 { candidate.imagesPerHour = measured }
+            return candidate
+        }
+        var adjustedPrices = prices
+        if spotUnsupported { adjustedPrices = prices.map { var price = $0; price.spotMinimumBid = nil; return price } }
+        guard let decision = GPUChoice.choose(
+            candidates: candidates, prices: adjustedPrices, baseBid: fleet.bids.baseUSDPerGPUHour, spotAlertMultiple: fleet.spotAlertMultiple,
+            interruptionsPerHour: history.interruptionsPerHour, recoveryHours: configuration.recoverySeconds / 3600)
+        else { return (first, true, nil) }
+        return (decision.gpuType, decision.interruptible, decision.alert)
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import SpotqCore
+
+/// `spotq provisioner`'s settings (README, "Provisioner").
+public struct ProvisionerConfiguration: Sendable {
+    public var fleet: FleetSettings
+    /// The server URL pods upload to (reachable from the pods).
+    public var podServerURL: String
+    /// The AMQP URL pods consume with (give them a user limited to spotq's queues).
+    public var podAMQPURL: String
+    /// Batch upload tokens derive from it (the server's SPOTQ_SECRET).
+    public var secret: String
+    public var runPodEndpoint = "https://api.runpod.io/graphql"
+    public var runPodAPIKey: String
+    /// Seconds of setup assumed after a reclaim when pricing interruptions (until measured).
+    public var recoverySeconds = 300.0
+
+    public init(fleet: FleetSettings, podServerURL: String, podAMQPURL: String, secret: String, runPodAPIKey: String) {
+        self.fleet = fleet
+        self.podServerURL = podServerURL
+        self.podAMQPURL = podAMQPURL
+        self.secret = secret
+        self.runPodAPIKey = runPodAPIKey
+    }
+
+    public static func from(_ source: SettingsSource, amqpURL: String, targetHoursPerPod: Double, setupSeconds: Double) throws -> ProvisionerConfiguration {
+        guard let key = source.string(nil, env: "SPOTQ_RUNPOD_API_KEY") else {
+            throw ConfigurationError(message: "SPOTQ_RUNPOD_API_KEY is not set: the provisioner rents pods with it (for `spotq devcloud`, any value it was started with)")
+        }
+        guard let server = source.string(nil, env: "SPOTQ_POD_SERVER_URL") else {
+            throw ConfigurationError(message: "SPOTQ_POD_SERVER_URL is not set: the address of `spotq server`'s HTTP API as pods reach it, e.g. https://spotq.example.com")
+        }
+        guard let secret = source.string(nil, env: "SPOTQ_SECRET") else {
+            throw ConfigurationError(message: "SPOTQ_SECRET is not set: pods' upload tokens derive from it (the same value as the server's)")
+        }
+        try BatchToken.validateSecret(secret)
+        var configuration = ProvisionerConfiguration(
+            fleet: try FleetSettings.from(source, targetHoursPerPod: targetHoursPerPod), podServerURL: server,
+            podAMQPURL: source.string(nil, env: "SPOTQ_POD_AMQP_URL") ?? amqpURL, secret: secret, runPodAPIKey: key)
+        configuration.runPodEndpoint = source.string(nil, env: "SPOTQ_RUNPOD_API_URL") ?? configuration.runPodEndpoint
+        configuration.recoverySeconds = setupSeconds
+        return configuration
+    }
+
+    /// Exactly what a pod's worker needs; no database credentials, no API key.
+    public func podEnvironment(batchID: Int64) -> [(key: String, value: String)] {
+        var environment: [(key: String, value: String)] = [
+            ("SPOTQ_BATCH_ID", "\(batchID)"), ("SPOTQ_SERVER_URL", podServerURL),
+            ("SPOTQ_UPLOAD_TOKEN", BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", podAMQPURL),
+            ("SPOTQ_WORKSPACE", fleet.template.volumeMountPath),
+        ]
+        if let bootstrap = fleet.template.bootstrapURL { environment.append(("SPOTQ_BOOTSTRAP_URL", bootstrap)) }
+        return environment
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import PostgresClient
+import SpotqCore
+
+/// The `pods` table as the provisioner keeps it: rentals, provider status, recovery,
+/// termination and accrued cost; and `fleet_alerts`.
+public struct PodStore: Sendable {
+    public let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// One pod row, as the provisioner needs it.
+    public struct PodRow: Sendable, Equatable {
+        public var id: Int64
+        public var batchID: Int64?
+        public var provider: String
+        public var providerPodID: String?
+        public var name: String?
+        public var state: String
+        public var providerStatus: String?
+        public var interruptible: Bool
+        public var bidUSDPerGPUHour: Double?
+        public var priceUSDPerHour: Double
+        public var gpuCount: Int
+        public var volumeGB: Int
+        public var storageUSDPerGBMonth: Double
+        public var requestedAt: Date
+        public var accruedUntil: Date?
+        public var accruedUSD: Double
+        public var resumeAttempts: Int
+        public var stopRequested: Bool
+
+        public var fleetPod: FleetPod {
+            FleetPod(
+                id: id, batchID: batchID, state: state, providerStatus: providerStatus.flatMap(FleetPod.ProviderStatus.init(rawValue:)),
+                interruptible: interruptible, requestedAt: requestedAt, priceUSDPerHour: priceUSDPerHour,
+                resumeAttempts: resumeAttempts, stopRequested: stopRequested)
+        }
+    }
+
+    static let columns = """
+        id, batch_id, provider, provider_pod_id, name, state, provider_status, interruptible, bid_usd_per_gpu_hour::float8,
+        coalesce(price_usd_per_hour, 0)::float8, gpu_count, coalesce(volume_gb, 0), coalesce(storage_usd_per_gb_month, 0)::float8,
+        requested_at, accrued_until, accrued_usd::float8, resume_attempts, stop_requested_at IS NOT NULL
+        """
+
+    static func row(_ row: PostgresRow) throws -> PodRow {
+        PodRow(
+            id: try row.decode(Int64.self, at: 0), batchID: try row.decode(Int64?.self, at: 1), provider: try row.decode(String.self, at: 2),
+            providerPodID: try row.decode(String?.self, at: 3), name: try row.decode(String?.self, at: 4), state: try row.decode(String.self, at: 5),
+            providerStatus: try row.decode(String?.self, at: 6), interruptible: try row.decode(Bool.self, at: 7),
+            bidUSDPerGPUHour: try row.decode(Double?.self, at: 8), priceUSDPerHour: try row.decode(Double.self, at: 9),
+            gpuCount: Int(try row.decode(Int32.self, at: 10)), volumeGB: Int(try row.decode(Int32.self, at: 11)),
+            storageUSDPerGBMonth: try row.decode(Double.self, at: 12), requestedAt: try row.decode(Date.self, at: 13),
+            accruedUntil: try row.decode(Date?.self, at: 14), accruedUSD: try row.decode(Double.self, at: 15),
+            resumeAttempts: Int(try row.decode(Int32.self, at: 16)), stopRequested: try row.decode(Bool.self, at: 17))
+    }
+
+    /// Pods not yet terminated.
+    public func live() async throws -> [PodRow] {
+        try await client.query(PostgresQuery(sql: "SELECT \(Self.columns) FROM pods WHERE state <> 'terminated' ORDER BY id")).map(Self.row)
+    }
+
+    public func pod(_ id: Int64) async throws -> PodRow? {
+        try await client.query(PostgresQuery(sql: "SELECT \(Self.columns) FROM pods WHERE id = $1", parameters: [id])).first.map(Self.row)
+    }
+
+    /// A request for a pod, written before the provider is asked, so a crash in between
+    /// leaves a trace the next run reconciles.
+    public struct Request: Sendable {
+        public var batchID: Int64
+        public var provider: String
+        public var name: String
+        public var gpuType: String
+        public var gpuCount: Int
+        public var interruptible: Bool
+        public var bidUSDPerGPUHour: Double?
+        public var volumeGB: Int
+        public var containerDiskGB: Int
+        public var storageUSDPerGBMonth: Double
+
+        public init(batchID: Int64, provider: String, name: String, gpuType: String, gpuCount: Int, interruptible: Bool, bidUSDPerGPUHour: Double?, volumeGB: Int, containerDiskGB: Int, storageUSDPerGBMonth: Double) {
+            self.batchID = batchID
+            self.provider = provider
+            self.name = name
+            self.gpuType = gpuType
+            self.gpuCount = gpuCount
+            self.interruptible = interruptible
+            self.bidUSDPerGPUHour = bidUSDPerGPUHour
+            self.volumeGB = volumeGB
+            self.containerDiskGB = containerDiskGB
+            self.storageUSDPerGBMonth = storageUSDPerGBMonth
+        }
+    }
+
+    public func insertRequested(_ request: Request) async throws -> Int64 {
+        let rows = try await client.query("""
+            INSERT INTO pods (batch_id, provider, name, gpu_type, gpu_count, interruptible, bid_usd_per_gpu_hour, volume_gb,
+                              container_disk_gb, storage_usd_per_gb_month, state, accrued_until)
+            VALUES (\(request.batchID), \(request.provider), \(request.name), \(request.gpuType), \(request.gpuCount), \(request.interruptible),
+                    \(request.bidUSDPerGPUHour), \(request.volumeGB), \(request.containerDiskGB), \(request.storageUSDPerGBMonth), 'requested', now())
+            RETURNING id
+            """)
+        return try rows[0].decode(Int64.self, at: 0)
+    }
+
+    /// The provider accepted the rental.
+    public func rented(_ id: Int64, providerPodID: String, interruptible: Bool, bid: Double?, priceUSDPerHour: Double) async throws {
+        try await client.query("""
+            UPDATE pods SET provider_pod_id = \(providerPodID), interruptible = \(interruptible), bid_usd_per_gpu_hour = \(bid),
+                            price_usd_per_hour = \(priceUSDPerHour), provider_status = 'starting', last_seen_at = now()
+            WHERE id = \(id)
+            """)
+    }
+
+    /// Ends a pod's record (after the provider terminated it, or when it was never rented).
+    public func terminated(_ id: Int64, reason: String) async throws {
+        try await accrue(now: Date(), only: id)
+        try await client.query("""
+            UPDATE pods SET state = 'terminated', terminated_at = coalesce(terminated_at, now()), provider_status = 'gone',
+                            last_error = \(reason)
+            WHERE id = \(id)
+            """)
+    }
+
+    /// Applies what the provider reports. An exit spotq did not ask for is a reclaim:
+    /// state `reclaimed`, interruptions + 1. Returns true when this call recorded a reclaim.
+    @discardableResult
+    public func providerStatus(_ id: Int64, _ status: FleetPod.ProviderStatus) async throws -> Bool {
+        let rows = try await client.query("""
+            UPDATE pods SET
+                interruptions = interruptions + CASE WHEN \(status.rawValue) = 'exited' AND coalesce(provider_status, '') <> 'exited'
+                                                      AND stop_requested_at IS NULL THEN 1 ELSE 0 END,
+                state = CASE WHEN \(status.rawValue) = 'exited' AND coalesce(provider_status, '') <> 'exited' AND stop_requested_at IS NULL
+                             THEN 'reclaimed' ELSE state END,
+                started_at = CASE WHEN \(status.rawValue) = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
+                provider_status = \(status.rawValue), last_seen_at = now()
+            WHERE id = \(id) AND state <> 'terminated'
+            RETURNING state = 'reclaimed' AND interruptions > 0 AND \(status.rawValue) = 'exited'
+            """)
+        return try rows.first?.decode(Bool.self, at: 0) ?? false
+    }
+
+    /// A reclaimed pod is being resumed (with a new bid, for spot).
+    public func resuming(_ id: Int64, bid: Double?) async throws {
+        try await client.query("""
+            UPDATE pods SET resume_attempts = resume_attempts + 1, state = 'starting', provider_status = 'starting',
+                            bid_usd_per_gpu_hour = coalesce(\(bid), bid_usd_per_gpu_hour)
+            WHERE id = \(id)
+            """)
+    }
+
+    public func stopRequested(_ id: Int64) async throws {
+        try await client.query("UPDATE pods SET stop_requested_at = now() WHERE id = \(id)")
+    }
+
+    public func failed(_ id: Int64, error: String) async throws {
+        try await client.query("UPDATE pods SET last_error = \(error) WHERE id = \(id)")
+    }
+
+    /// Accrues every live pod's cost up to `now` (``PodCost``): GPU price while the
+    /// provider reports it starting or running, volume storage until it is terminated.
+    public func accrue(now: Date, only id: Int64? = nil) async throws {
+        let pods = try await live().filter { id == nil || $0.id == id }
+        for pod in pods {
+            let since = pod.accruedUntil ?? pod.requestedAt
+            let hours = now.timeIntervalSince(since) / 3600
+            guard hours > 0 else { continue }
+            let running = pod.providerStatus == "running" || pod.providerStatus == "starting"
+            let usd = PodCost.accrued(
+                hours: hours, running: running, priceUSDPerHour: pod.priceUSDPerHour, volumeGB: Double(pod.volumeGB),
+                storageUSDPerGBMonth: pod.storageUSDPerGBMonth)
+            try await client.query("UPDATE pods SET accrued_usd = accrued_usd + \(usd), accrued_until = \(now) WHERE id = \(pod.id) AND state <> 'terminated'")
+        }
+    }
+
+    public func alert(kind: String, message: String, pod: Int64? = nil) async throws {
+        try await client.query("INSERT INTO fleet_alerts (kind, message, pod_id) VALUES (\(kind), \(message), \(pod))")
+    }
+}
+
+extension PodStore {
+    /// What the fleet's past says: reclaims per pod-hour, and images per hour by GPU type
+    /// (only for types with at least an hour of running pods).
+    public struct History: Sendable, Equatable {
+        public var interruptionsPerHour: Double
+        public var podHours: Double
+        public var imagesPerHourByGPU: [String: Double]
+
+        public init(interruptionsPerHour: Double, podHours: Double, imagesPerHourByGPU: [String: Double]) {
+            self.interruptionsPerHour = interruptionsPerHour
+            self.podHours = podHours
+            self.imagesPerHourByGPU = imagesPerHourByGPU
+        }
+    }
+
+    public func history() async throws -> History {
+        let rows = try await client.query("""
+            SELECT p.gpu_type,
+                   sum(extract(epoch FROM (coalesce(p.terminated_at, now()) - coalesce(p.started_at, p.requested_at))) / 3600)::float8,
+                   sum(p.interruptions)::float8,
+                   (SELECT count(*) FROM pod_events e JOIN pods q ON q.id = e.pod_id WHERE e.kind = 'image.done' AND q.gpu_type = p.gpu_type)::float8
+            FROM pods p WHERE p.provider_pod_id IS NOT NULL
+            GROUP BY p.gpu_type
+            """)
+        var hours = 0.0, interruptions = 0.0
+        var rates: [String: Double] = [:]
+        for row in rows {
+            let type = try row.decode(String.self, at: 0)
+            let podHours = try row.decode(Double?.self, at: 1) ?? 0
+            hours += podHours
+            interruptions += try row.decode(Double?.self, at: 2) ?? 0
+            let images = try row.decode(Double?.self, at: 3) ?? 0
+            if podHours >= 1, images > 0 { rates[type] = images / podHours }
+        }
+        return History(interruptionsPerHour: hours > 0 ? interruptions / hours : 0, podHours: hours, imagesPerHourByGPU: rates)
+    }
+}
