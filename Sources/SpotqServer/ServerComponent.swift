@@ -9,6 +9,8 @@ public enum ServerComponent: String, Sendable, CaseIterable {
     case http
     /// Records pod, asset and image events from `spotq.events` in `pod_events`.
     case events
+    /// Publishes demand snapshots (`metrics.demand`) for the provisioner.
+    case demand
 
     /// Parses a comma-separated list such as `enqueue,planner,http`.
     public static func parseList(_ text: String) throws(ServerComponentError) -> Set<ServerComponent> {

@@ -1,0 +1,67 @@
+import AMQPClient
+import ArgumentParser
+import CurlClient
+import Foundation
+import Logging
+import PostgresClient
+import ServiceLifecycle
+import SpotqCore
+import SpotqProvisioner
+import SpotqStore
+
+/// `spotq provisioner`: keeps the fleet sized to the demand.
+struct ProvisionerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "provisioner",
+        abstract: "Rent, resume, drain and terminate pods to match demand, and account for their cost (until SIGTERM).",
+        discussion: """
+            Needs SPOTQ_DATABASE_URL, SPOTQ_AMQP_URL, SPOTQ_SECRET (the server's), SPOTQ_RUNPOD_API_KEY and
+            SPOTQ_POD_SERVER_URL (the server as pods reach it). Reads demand snapshots from spotq.demand
+            (published by `spotq server`'s demand component). Point SPOTQ_RUNPOD_API_URL at `spotq devcloud`
+            to run against the local cloud. Every setting is in the README, "Provisioner".
+            """
+    )
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Flag(help: "One round (reconcile, costs, actions) and exit.") var once = false
+
+    func run() async throws {
+        let logger = try connection.makeLogger(label: "spotq.provisioner")
+        let settings = connection.settings
+        let planning = try PlanningSettings.resolve(settings)
+        let amqpURL = try connection.resolvedAMQPURL()
+        let configuration = try ProvisionerConfiguration.from(
+            settings, amqpURL: amqpURL, targetHoursPerPod: planning.policy.targetHoursPerPod, setupSeconds: planning.gpu.fixedSetupSeconds)
+        let postgres = PostgresClient(configuration: try PostgresConfiguration(url: try connection.resolvedDatabaseURL()), logger: logger)
+        let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq provisioner"), logger: logger)
+        let http = try HTTPClient(logger: logger, name: "spotq-provider-api")
+        defer { http.shutdown() }
+        let provider = RunPodProvider(endpoint: configuration.runPodEndpoint, apiKey: configuration.runPodAPIKey, http: http, logger: logger)
+        let demand = LatestDemand(logger: logger)
+        let provisioner = Provisioner(configuration: configuration, provider: provider, pods: PodStore(client: postgres), demand: demand, amqp: amqp, logger: logger)
+        do {
+            try await ServerStartup.checkSchema(postgres)
+            try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
+            logger.info("provisioner: starting", metadata: [
+                "api": "\(configuration.runPodEndpoint)", "max_pods": "\(configuration.fleet.limits.maxPods)",
+                "budget_usd_per_hour": "\(configuration.fleet.limits.budgetUSDPerHour)", "fallback": "\(configuration.fleet.fallback.rawValue)",
+            ])
+            if once {
+                await provisioner.round(now: Date())
+            } else {
+                let group = ServiceGroup(configuration: ServiceGroupConfiguration(
+                    services: [ServiceGroupConfiguration.ServiceConfiguration(service: provisioner)],
+                    gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                try await group.run()
+            }
+            logger.info("provisioner: stopped")
+        } catch {
+            await amqp.close()
+            await postgres.shutdown()
+            throw error
+        }
+        await amqp.close()
+        await postgres.shutdown()
+    }
+}

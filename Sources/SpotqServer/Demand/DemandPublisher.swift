@@ -1,0 +1,73 @@
+import AMQPClient
+import Foundation
+import Logging
+import ServiceLifecycle
+import SpotqBroker
+import SpotqCore
+import SpotqStore
+
+/// Publishes a demand snapshot (`metrics.demand` on `spotq.events`) every interval: per
+/// unfinished batch, ready and unacknowledged messages, consumers, remaining work hours and
+/// payload; pending items by checkpoint. `spotq.demand` keeps only the newest for the
+/// provisioner.
+public struct DemandPublisher: Service {
+    public let amqp: AMQPClient
+    public let store: DemandStore
+    /// Images per GPU-hour, to turn remaining items into work hours.
+    public let imagesPerHour: Double
+    public var interval: Duration = .seconds(10)
+    public let logger: Logger
+
+    public init(amqp: AMQPClient, store: DemandStore, imagesPerHour: Double, interval: Duration = .seconds(10), logger: Logger) {
+        self.amqp = amqp
+        self.store = store
+        self.imagesPerHour = imagesPerHour
+        self.interval = interval
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await publishOnce()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("demand: could not publish a snapshot; trying again", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// Takes and publishes one snapshot; returns it.
+    @discardableResult
+    public func publishOnce(now: Date = Date()) async throws -> DemandSnapshot {
+        let remaining = try await store.remaining()
+        let unplanned = try await store.unplanned()
+        var batches: [DemandSnapshot.BatchDemand] = []
+        let connection = try await amqp.connection()
+        for batch in remaining {
+            var ready = 0, consumers = 0
+            // A queue not declared yet (batch still being published) closes the channel: count zero.
+            let channel = try await connection.openChannel()
+            if let info = try? await channel.declareQueuePassive(BrokerNames.batchQueue(batch.batchID)) {
+                ready = Int(info.messageCount)
+                consumers = Int(info.consumerCount)
+            }
+            try? await channel.close()
+            batches.append(DemandSnapshot.BatchDemand(
+                batchID: batch.batchID, ready: ready,
+                unacknowledged: DemandSnapshot.unacknowledged(remainingItems: batch.remainingItems, ready: ready), consumers: consumers,
+                remainingItems: batch.remainingItems, remainingWorkHours: Double(batch.remainingItems) / imagesPerHour, payloadBytes: batch.payloadBytes))
+        }
+        let snapshot = DemandSnapshot(takenAt: now, batches: batches, unplanned: unplanned)
+        let channel = try await connection.openChannel()
+        defer { Task { try? await channel.close() } }
+        try await channel.publish(
+            exchange: BrokerNames.eventsExchange, routingKey: BrokerNames.demandRoutingKey,
+            body: Array(try DemandSnapshot.encoder.encode(snapshot)), properties: AMQPMessageProperties(contentType: "application/json"))
+        return snapshot
+    }
+}
