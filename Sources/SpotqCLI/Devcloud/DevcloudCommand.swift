@@ -9,8 +9,9 @@ import SpotqDevcloud
 struct DevcloudCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devcloud",
-        abstract: "Local stand-ins for ComfyUI, model hosts and spot metadata (RunPod's API follows with the provisioner).",
-        subcommands: [DevcloudComfyCommand.self, DevcloudAssetsCommand.self, DevcloudAssetsCSVCommand.self, DevcloudSpotCommand.self]
+        abstract: "Local stand-ins for RunPod, ComfyUI, model hosts and spot metadata (`spotq devcloud` alone runs the whole cloud).",
+        subcommands: [DevcloudCloudCommand.self, DevcloudComfyCommand.self, DevcloudAssetsCommand.self, DevcloudAssetsCSVCommand.self, DevcloudSpotCommand.self, DevcloudRequestsCommand.self],
+        defaultSubcommand: DevcloudCloudCommand.self
     )
 }
 
@@ -110,5 +111,36 @@ struct DevcloudSpotCommand: AsyncParsableCommand {
         let logger = Logger(label: "spotq.devcloud.spot")
         let metadata = SpotMetadata()
         try await DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { metadata.register(on: $0) }).runService()
+    }
+}
+
+struct DevcloudRequestsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "requests",
+        abstract: "Print N text-to-image requests (version-1 JSON lines) over the given models, for `spotq enqueue`.",
+        discussion: "Checkpoints are used round-robin with skew (the first most); every third request uses a LoRA, when given.")
+
+    @Option(help: "Requests to print.") var count = 300
+    @Option(name: .customLong("checkpoint"), help: "Checkpoint file name (repeatable).") var checkpoints: [String] = []
+    @Option(name: .customLong("lora"), help: "LoRA file name (repeatable).") var loras: [String] = []
+    @Option(help: "request_id prefix.") var prefix = "demo"
+
+    func run() async throws {
+        guard !checkpoints.isEmpty else { throw ValidationError("give at least one --checkpoint") }
+        for index in 0..<count {
+            // Skewed: checkpoint k gets about twice as many requests as checkpoint k + 1.
+            var pick = 0
+            var share = index % ((1 << checkpoints.count) - 1) + 1
+            while pick < checkpoints.count - 1, share > (1 << (checkpoints.count - 1 - pick)) {
+                share -= 1 << (checkpoints.count - 1 - pick)
+                pick += 1
+            }
+            let useLora = !loras.isEmpty && index % 3 == 2
+            let request = TextToImageRequest(
+                requestID: "\(prefix)-\(index)", checkpoint: checkpoints[pick],
+                loras: useLora ? [LoraUse(file: loras[index % loras.count], strength: 0.8)] : [],
+                positive: "demo image \(index): a lighthouse at dawn")
+            print(String(decoding: request.messageJSON(), as: UTF8.self))
+        }
     }
 }

@@ -26,7 +26,7 @@ public struct PlanningSettings: Sendable, Equatable {
         var settings = PlanningSettings()
         settings.policy.payloadCapBytes = Int64(try source.double(overrides.payloadCapGB, env: "SPOTQ_PLAN_PAYLOAD_CAP_GB", default: 120, range: 1...100_000) * 1e9)
         settings.policy.minimumBatchHours = try source.double(overrides.minimumBatchHours, env: "SPOTQ_PLAN_MIN_BATCH_HOURS", default: 1, range: 0...1_000)
-        settings.policy.targetHoursPerPod = try source.double(overrides.targetHoursPerPod, env: "SPOTQ_PLAN_TARGET_POD_HOURS", default: 3, range: 0.1...1_000)
+        settings.policy.targetHoursPerPod = try source.double(overrides.targetHoursPerPod, env: "SPOTQ_PLAN_TARGET_POD_HOURS", default: 3, range: 0.001...1_000)
         settings.policy.maximumBatchHours = try source.double(overrides.maximumBatchHours, env: "SPOTQ_PLAN_MAX_BATCH_HOURS", default: 24, range: 0.1...10_000)
         settings.gpu.gpuType = source.string(nil, env: "SPOTQ_GPU_TYPE") ?? settings.gpu.gpuType
         settings.gpu.imagesPerHour = try source.double(overrides.imagesPerHour, env: "SPOTQ_GPU_IMAGES_PER_HOUR", default: 257, range: 1...1_000_000)

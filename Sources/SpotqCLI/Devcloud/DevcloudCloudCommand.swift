@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import SpotqCore
+import SpotqDevcloud
+
+/// `spotq devcloud` (`cloud`): the whole local cloud in one process.
+struct DevcloudCloudCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cloud",
+        abstract: "The local cloud: RunPod's GraphQL API with pods as local `spotq worker` processes, a model host, and faults.",
+        discussion: """
+            Serves POST /graphql (RunPod's calls spotq uses; key from --api-key or SPOTQ_RUNPOD_API_KEY) and the
+            admin routes POST /devcloud/pods/{id}/reclaim, POST /devcloud/pods/{id}/kill, POST /devcloud/reclaim-one[?hard=true],
+            GET /devcloud/summary on --port; the model host (GET /models/{name}) on --assets-port. Each rented pod
+            gets <work-dir>/pods/<id>/{workspace,comfy-output,worker.log}, its own ComfyUI stand-in, and a
+            `spotq worker` started with the pod's environment (SPOTQ_WORKSPACE and SPOTQ_COMFY_URL point at
+            its local folder and ComfyUI).
+            """
+    )
+
+    @Option(help: "Listen address.") var host = "127.0.0.1"
+    @Option(help: "Port of the RunPod API and admin routes.") var port = 8070
+    @Option(name: .customLong("assets-port"), help: "Port of the model host.") var assetsPort = 8090
+    @Option(name: .customLong("asset"), help: AssetSpec.help) var assets: [AssetSpec] = []
+    @Option(help: "Model host bandwidth cap per connection, Mbit/s (0: none).") var mbps = 0.0
+    @Option(name: .customLong("api-key"), help: "The API key it accepts (env SPOTQ_RUNPOD_API_KEY).") var apiKey: String?
+    @Option(name: .customLong("work-dir"), help: "Where pods' folders go.") var workDirectory = ".spotq/devcloud"
+    @Option(name: .customLong("spotq"), help: "The spotq executable pods run (default: this one).") var spotqExecutable: String?
+    @Option(name: .customLong("min-bid"), help: "Lowest accepted spot bid, USD per GPU-hour.") var minimumBid = 0.13
+    @Option(name: .customLong("on-demand-price"), help: "On-demand price, USD per GPU-hour.") var onDemandPrice = 0.25
+    @Option(help: "GPUs for rent in all.") var stock = 8
+    @Flag(name: .customLong("no-spot"), help: "Answer the spot mutations as RunPod's schema without them does.") var noSpot = false
+    @Option(name: .customLong("gpu-failure-rate"), help: "Chance a pod's GPU check fails.") var gpuFailureRate = 0.07
+    @Option(name: .customLong("break-gpu"), help: "Break the GPU of the Nth rental (1-based; repeatable).") var brokenRentals: [Int] = []
+    @Option(name: .customLong("start-seconds"), help: "Seconds before a pod's container is up.") var startSeconds = 1.0
+    @Option(name: .customLong("failing-start-rate"), help: "Chance a pod never starts.") var failingStartRate = 0.0
+    @Option(name: .customLong("resume-failure-rate"), help: "Chance a resume finds no free GPU.") var resumeFailureRate = 0.0
+    @Option(name: .customLong("reclaim-grace"), help: "Seconds between a reclaim's SIGTERM and SIGKILL.") var reclaimGrace = 5.0
+    @Option(name: .customLong("reclaim-every"), help: "Mean seconds between random reclaims (0: none).") var reclaimEvery = 0.0
+    @Option(name: .customLong("seconds-per-image"), help: "Each pod's ComfyUI time per image.") var secondsPerImage = 1.0
+    @Option(name: .customLong("worker-env"), help: "KEY=VALUE added to every worker's environment (repeatable).") var workerEnvironment: [String] = []
+    @Option(help: "Seed of the fault dice.") var seed: UInt64 = 1
+
+    func run() async throws {
+        var configuredLogger = Logger(label: "spotq.devcloud")
+        configuredLogger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SPOTQ_LOG_LEVEL"] ?? "info") ?? .info
+        let logger = configuredLogger
+        guard let key = apiKey ?? ProcessInfo.processInfo.environment["SPOTQ_RUNPOD_API_KEY"], !key.isEmpty else {
+            throw ValidationError("devcloud needs an API key to accept: --api-key or SPOTQ_RUNPOD_API_KEY")
+        }
+        let executable = spotqExecutable ?? Self.currentExecutable()
+        var configuration = DevcloudCloud.Configuration(
+            apiKey: key, root: URL(fileURLWithPath: workDirectory, isDirectory: true).standardizedFileURL, spotqExecutable: executable)
+        configuration.minimumBid = minimumBid
+        configuration.onDemandPrice = onDemandPrice
+        configuration.stock = stock
+        configuration.spotAvailable = !noSpot
+        configuration.gpuFailureRate = gpuFailureRate
+        configuration.brokenGPURentals = Set(brokenRentals)
+        configuration.startSeconds = startSeconds
+        configuration.failingStartRate = failingStartRate
+        configuration.resumeFailureRate = resumeFailureRate
+        configuration.reclaimGraceSeconds = reclaimGrace
+        configuration.reclaimEverySeconds = reclaimEvery > 0 ? reclaimEvery : nil
+        configuration.secondsPerImage = secondsPerImage
+        configuration.randomSeed = seed
+        for pair in workerEnvironment {
+            guard let equals = pair.firstIndex(of: "=") else { throw ValidationError("--worker-env wants KEY=VALUE, got '\(pair)'") }
+            configuration.workerEnvironment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
+        }
+        try FileManager.default.createDirectory(at: configuration.root, withIntermediateDirectories: true)
+        let cloud = DevcloudCloud(configuration: configuration, logger: logger)
+        var assetConfiguration = DevcloudAssetServer.Configuration()
+        assetConfiguration.catalog = Dictionary(assets.map { ($0.filename, $0.size) }, uniquingKeysWith: { $1 })
+        assetConfiguration.bytesPerSecond = Int(mbps * 1_000_000 / 8)
+        let assetServer = DevcloudAssetServer(configuration: assetConfiguration, logger: logger)
+        let api = DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { cloud.register(on: $0) }) { port in
+            logger.info("devcloud: RunPod API on http://\(host):\(port)/graphql")
+        }
+        let models = DevcloudServer.makeApplication(host: host, port: assetsPort, logger: logger, register: { assetServer.register(on: $0) }) { port in
+            logger.info("devcloud: model host on http://\(host):\(port)/models/")
+        }
+        await cloud.startChaos()
+        // SIGTERM/SIGINT end the servers; then every pod's worker is stopped.
+        let signals = ShutdownSignals()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await api.run() }
+            group.addTask { try await models.run() }
+            group.addTask {
+                await signals.wait()
+                throw CancellationError()
+            }
+            do {
+                try await group.next()
+            } catch is CancellationError {
+            }
+            group.cancelAll()
+        }
+        await cloud.shutdown()
+        logger.info("devcloud: stopped")
+    }
+
+    static func currentExecutable() -> String {
+        let path = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        return FileManager.default.isExecutableFile(atPath: path) ? path : CommandLine.arguments[0]
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+final class ShutdownSignals: @unchecked Sendable {
+    // Sources are created in init and live as long as this object.
+    private var sources: [any DispatchSourceSignal] = []
+    private let stream: AsyncStream<Void>
+    private let sink: AsyncStream<Void>.Continuation
+
+    init() {
+        (stream, sink) = AsyncStream.makeStream(of: Void.self)
+        for signal in [SIGTERM, SIGINT] {
+            Foundation.signal(signal, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+            let sink = self.sink
+            source.setEventHandler { sink.yield() }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func wait() async {
+        for await _ in stream { return }
+    }
+}

@@ -1,0 +1,421 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import SpotqCore
+
+/// `spotq devcloud`'s cloud: the RunPod GraphQL calls spotq makes (`POST /graphql`, either
+/// auth form, 401 for a wrong key), each pod run as a local `spotq worker` process next to its
+/// own ComfyUI stand-in and workspace folder (kept across stop and resume), a spot market
+/// with a minimum bid and limited stock, and faults: broken GPUs, reclaims (SIGTERM, then
+/// SIGKILL after a grace), hard kills, slow or failing starts, failing resumes.
+public actor DevcloudCloud {
+    public struct Configuration: Sendable {
+        public var apiKey: String
+        /// Pods' folders: `<root>/pods/<id>/{workspace,comfy-output,worker.log}`.
+        public var root: URL
+        /// The `spotq` executable that runs as each pod's worker.
+        public var spotqExecutable: String
+        public var gpuTypes = ["NVIDIA RTX A4000"]
+        /// Lowest accepted spot bid per GPU-hour.
+        public var minimumBid = 0.13
+        public var onDemandPrice = 0.25
+        /// GPUs for rent in all.
+        public var stock = 8
+        /// false: the spot mutations answer as a schema without them (RunPod's phase-out).
+        public var spotAvailable = true
+        /// Chance a new pod's GPU check fails (the seed saw 5–10%).
+        public var gpuFailureRate = 0.07
+        /// Rentals (1-based, in order) whose GPU is broken regardless of the rate.
+        public var brokenGPURentals: Set<Int> = []
+        /// Seconds before a pod's container is up (`runtime` null until then).
+        public var startSeconds = 1.0
+        /// Chance a pod never starts.
+        public var failingStartRate = 0.0
+        /// Chance a bid-resume finds no free GPU on the host.
+        public var resumeFailureRate = 0.0
+        /// Reclaims: SIGTERM, then SIGKILL after this.
+        public var reclaimGraceSeconds = 5.0
+        /// Mean seconds between random reclaims of running spot pods; nil: none.
+        public var reclaimEverySeconds: Double?
+        public var secondsPerImage = 1.0
+        /// Added to every worker's environment (log level, idle exit, …).
+        public var workerEnvironment: [String: String] = [:]
+        public var randomSeed: UInt64 = 1
+
+        public init(apiKey: String, root: URL, spotqExecutable: String) {
+            self.apiKey = apiKey
+            self.root = root
+            self.spotqExecutable = spotqExecutable
+        }
+    }
+
+    final class Pod: @unchecked Sendable {
+        // Mutated only inside the actor.
+        let id: String
+        let name: String
+        let gpuType: String
+        let gpuCount: Int
+        let interruptible: Bool
+        var bid: Double?
+        var costPerHour: Double
+        var desiredStatus = "RUNNING"
+        var runtimeSince: Date?
+        var lastStatusChange: String
+        let environment: [String: String]
+        let volumeGB: Int
+        let brokenGPU: Bool
+        let neverStarts: Bool
+        var worker: PodProcess?
+        var comfy: Task<Void, any Error>?
+        var reclaims = 0
+
+        init(id: String, name: String, gpuType: String, gpuCount: Int, interruptible: Bool, bid: Double?, costPerHour: Double,
+             environment: [String: String], volumeGB: Int, brokenGPU: Bool, neverStarts: Bool) {
+            self.id = id
+            self.name = name
+            self.gpuType = gpuType
+            self.gpuCount = gpuCount
+            self.interruptible = interruptible
+            self.bid = bid
+            self.costPerHour = costPerHour
+            self.environment = environment
+            self.volumeGB = volumeGB
+            self.brokenGPU = brokenGPU
+            self.neverStarts = neverStarts
+            self.lastStatusChange = "Rented by User: \(Date())"
+        }
+    }
+
+    public let configuration: Configuration
+    let logger: Logger
+    private var pods: [String: Pod] = [:]
+    private var rentals = 0
+    private var random: SplitMix
+    private var chaos: Task<Void, Never>?
+    /// What happened, for tests and the demo's summary.
+    public private(set) var reclaimCount = 0
+    public private(set) var brokenGPUCount = 0
+    public private(set) var killCount = 0
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.random = SplitMix(seed: configuration.randomSeed)
+    }
+
+    // MARK: Routes
+
+    public nonisolated func register(on router: Router<BasicRequestContext>) {
+        router.post("/graphql") { request, _ in
+            let key = request.uri.queryParameters.get("api_key")
+                ?? request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+            guard let key, Self.constantTimeEqual(key, self.configuration.apiKey) else {
+                return Self.json(.unauthorized, #"{"errors": [{"message": "Unauthorized"}]}"#)
+            }
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let (status, text) = await self.graphQL(Data(buffer: body))
+            return Self.json(status, text)
+        }
+        router.post("/devcloud/pods/:id/reclaim") { _, context in
+            let ok = await self.reclaim(context.parameters.get("id") ?? "", hard: false)
+            return Response(status: ok ? .ok : .notFound)
+        }
+        router.post("/devcloud/pods/:id/kill") { _, context in
+            let ok = await self.reclaim(context.parameters.get("id") ?? "", hard: true)
+            return Response(status: ok ? .ok : .notFound)
+        }
+        // Reclaims one running spot pod whose worker is alive (the demo's injected reclaim).
+        router.post("/devcloud/reclaim-one") { request, _ in
+            let hard = request.uri.queryParameters.get("hard") == "true"
+            guard let id = await self.reclaimSomePod(hard: hard) else { return Response(status: .notFound) }
+            return Self.json(.ok, #"{"pod": "\#(id)"}"#)
+        }
+        router.get("/devcloud/summary") { _, _ in Self.json(.ok, await self.summaryJSON()) }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    // MARK: GraphQL
+
+    /// The operation's root field, from `mutation Name(...) { field(...) {...} }` or `query { field ... }`.
+    static func rootField(_ query: String) -> String? {
+        guard let brace = query.firstIndex(of: "{") else { return nil }
+        let rest = query[query.index(after: brace)...].drop { $0 == " " || $0 == "\n" || $0 == "\t" }
+        let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+        return name.isEmpty ? nil : String(name)
+    }
+
+    func graphQL(_ body: Data) async -> (HTTPResponse.Status, String) {
+        guard let object = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any], let query = object["query"] as? String,
+              let field = Self.rootField(query)
+        else { return (.badRequest, Self.validationError("Must provide a query string.")) }
+        let variables = object["variables"] as? [String: Any] ?? [:]
+        let input = variables["input"] as? [String: Any] ?? [:]
+        if !configuration.spotAvailable, field == "podRentInterruptable" || field == "podBidResume" {
+            return (.badRequest, Self.validationError("Cannot query field \\\"\(field)\\\" on type \\\"Mutation\\\"."))
+        }
+        switch field {
+        case "podRentInterruptable": return rent(input, spot: true, field: field)
+        case "podFindAndDeployOnDemand": return rent(input, spot: false, field: field)
+        case "podStop": return await stop(input)
+        case "podBidResume": return resume(input, spot: true, field: field)
+        case "podResume": return resume(input, spot: false, field: field)
+        case "podTerminate": return await terminateCall(input)
+        case "myself": return (.ok, #"{"data": {"myself": {"pods": [\#(pods.values.sorted { $0.id < $1.id }.map(podJSON).joined(separator: ", "))]}}}"#)
+        case "pod":
+            guard let pod = pods[input["podId"] as? String ?? ""] else { return (.ok, #"{"data": {"pod": null}}"#) }
+            return (.ok, #"{"data": {"pod": \#(podJSON(pod))}}"#)
+        case "gpuTypes": return (.ok, #"{"data": {"gpuTypes": [\#(configuration.gpuTypes.map(gpuTypeJSON).joined(separator: ", "))]}}"#)
+        default:
+            return (.badRequest, Self.validationError("Cannot query field \\\"\(field)\\\" on type \\\"Query\\\"."))
+        }
+    }
+
+    static func validationError(_ message: String) -> String {
+        #"{"errors": [{"message": "\#(message)", "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}"#
+    }
+
+    static func resolverError(_ field: String, _ message: String) -> String {
+        #"{"errors": [{"message": "\#(message)", "path": ["\#(field)"], "extensions": {"code": "SUPPLY_CONSTRAINT"}}], "data": {"\#(field)": null}}"#
+    }
+
+    var gpusInUse: Int { pods.values.filter { $0.desiredStatus == "RUNNING" }.reduce(0) { $0 + $1.gpuCount } }
+
+    func rent(_ input: [String: Any], spot: Bool, field: String) -> (HTTPResponse.Status, String) {
+        let gpuType = input["gpuTypeId"] as? String ?? ""
+        let gpuCount = (input["gpuCount"] as? NSNumber)?.intValue ?? 1
+        guard configuration.gpuTypes.contains(gpuType) else {
+            return (.ok, Self.resolverError(field, "There are no longer any instances available with the requested specifications. Please refresh and try again."))
+        }
+        var bid: Double?
+        if spot {
+            guard let offered = (input["bidPerGpu"] as? NSNumber)?.doubleValue else {
+                return (.badRequest, Self.validationError("Field \\\"bidPerGpu\\\" of required type \\\"Float!\\\" was not provided."))
+            }
+            guard offered + 1e-9 >= configuration.minimumBid else {
+                return (.ok, Self.resolverError(field, "There are no instances available with the request specifications. Please try again later."))
+            }
+            bid = offered
+        }
+        guard gpusInUse + gpuCount <= configuration.stock else {
+            return (.ok, Self.resolverError(field, spot
+                ? "There are no instances available with the request specifications. Please try again later."
+                : "There are no longer any instances available with the requested specifications. Please refresh and try again."))
+        }
+        rentals += 1
+        var environment: [String: String] = [:]
+        for entry in input["env"] as? [[String: Any]] ?? [] {
+            if let key = entry["key"] as? String, let value = entry["value"] as? String { environment[key] = value }
+        }
+        let broken = configuration.brokenGPURentals.contains(rentals) || random.next() < configuration.gpuFailureRate
+        let neverStarts = random.next() < configuration.failingStartRate
+        let id = Self.podID(&random)
+        let pod = Pod(
+            id: id, name: input["name"] as? String ?? id, gpuType: gpuType, gpuCount: gpuCount, interruptible: spot, bid: bid,
+            costPerHour: (bid ?? configuration.onDemandPrice) * Double(gpuCount), environment: environment,
+            volumeGB: (input["volumeInGb"] as? NSNumber)?.intValue ?? 0, brokenGPU: broken, neverStarts: neverStarts)
+        pods[id] = pod
+        if broken { brokenGPUCount += 1 }
+        logger.info("devcloud: rented pod \(id) (\(pod.name))", metadata: ["spot": "\(spot)", "bid": "\(bid.map { "\($0)" } ?? "-")", "broken_gpu": "\(broken)"])
+        start(pod)
+        return (.ok, #"{"data": {"\#(field)": \#(podJSON(pod))}}"#)
+    }
+
+    func resume(_ input: [String: Any], spot: Bool, field: String) -> (HTTPResponse.Status, String) {
+        guard let pod = pods[input["podId"] as? String ?? ""] else { return (.ok, Self.resolverError(field, "Pod not found.")) }
+        if pod.interruptible && !spot { return (.ok, Self.resolverError(field, "Cannot resume a spot pod as an on demand pod.")) }
+        guard pod.desiredStatus == "EXITED" else { return (.ok, #"{"data": {"\#(field)": \#(podJSON(pod))}}"#) }
+        if spot {
+            let bid = (input["bidPerGpu"] as? NSNumber)?.doubleValue ?? 0
+            guard bid + 1e-9 >= configuration.minimumBid else {
+                return (.ok, Self.resolverError(field, "There are no instances available with the request specifications. Please try again later."))
+            }
+            pod.bid = bid
+            pod.costPerHour = bid * Double(pod.gpuCount)
+        }
+        guard gpusInUse + pod.gpuCount <= configuration.stock, random.next() >= configuration.resumeFailureRate else {
+            return (.ok, Self.resolverError(field, "There are not enough free GPUs on the host machine to start this pod."))
+        }
+        pod.desiredStatus = "RUNNING"
+        pod.lastStatusChange = "Resumed by User: \(Date())"
+        start(pod)
+        return (.ok, #"{"data": {"\#(field)": \#(podJSON(pod))}}"#)
+    }
+
+    func stop(_ input: [String: Any]) async -> (HTTPResponse.Status, String) {
+        guard let pod = pods[input["podId"] as? String ?? ""] else { return (.ok, Self.resolverError("podStop", "Pod not found.")) }
+        await halt(pod, grace: .seconds(configuration.reclaimGraceSeconds), reason: "Exited by user: \(Date())")
+        return (.ok, #"{"data": {"podStop": {"id": "\#(pod.id)", "desiredStatus": "EXITED"}}}"#)
+    }
+
+    func terminateCall(_ input: [String: Any]) async -> (HTTPResponse.Status, String) {
+        guard let pod = pods[input["podId"] as? String ?? ""] else { return (.ok, Self.resolverError("podTerminate", "Pod not found.")) }
+        pods[pod.id] = nil
+        await halt(pod, grace: .seconds(1), reason: "Terminated by user")
+        try? FileManager.default.removeItem(at: folder(pod))
+        logger.info("devcloud: terminated pod \(pod.id)")
+        return (.ok, #"{"data": {"podTerminate": null}}"#)
+    }
+
+    // MARK: Pods' lives
+
+    func folder(_ pod: Pod) -> URL { configuration.root.appendingPathComponent("pods").appendingPathComponent(pod.id) }
+
+    /// Brings a pod's "container" up after the start delay: its ComfyUI, then its worker.
+    func start(_ pod: Pod) {
+        pod.runtimeSince = nil
+        guard !pod.neverStarts else { return }
+        let delay = configuration.startSeconds
+        Task {
+            try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+            await self.boot(pod)
+        }
+    }
+
+    func boot(_ pod: Pod) async {
+        guard pods[pod.id] === pod, pod.desiredStatus == "RUNNING", pod.worker == nil else { return }
+        let folder = folder(pod)
+        let workspace = folder.appendingPathComponent("workspace")
+        try? FileManager.default.createDirectory(at: workspace.appendingPathComponent("models"), withIntermediateDirectories: true)
+        var comfyConfiguration = DevcloudComfy.Configuration(modelsDirectory: workspace.appendingPathComponent("models"), outputDirectory: folder.appendingPathComponent("comfy-output"))
+        comfyConfiguration.secondsPerImage = configuration.secondsPerImage
+        var quiet = logger
+        quiet.logLevel = .warning
+        let comfy = DevcloudComfy(configuration: comfyConfiguration, logger: quiet)
+        let (ports, sink) = AsyncStream.makeStream(of: Int.self)
+        let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { comfy.register(on: $0) }) { sink.yield($0) }
+        pod.comfy = Task { try await app.run() }
+        var comfyPort = 0
+        for await port in ports {
+            comfyPort = port
+            break
+        }
+        var environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG", "TMPDIR"].contains($0.key) }
+        for (key, value) in pod.environment { environment[key] = value }
+        for (key, value) in configuration.workerEnvironment { environment[key] = value }
+        // What RunPod sets inside a pod, and the local mount of its volume.
+        environment["RUNPOD_POD_ID"] = pod.id
+        environment["RUNPOD_GPU_COUNT"] = "\(pod.gpuCount)"
+        environment["SPOTQ_WORKSPACE"] = workspace.path
+        environment["SPOTQ_COMFY_URL"] = "http://127.0.0.1:\(comfyPort)"
+        environment["SPOTQ_GPU_CHECK"] = pod.brokenGPU
+            ? "echo 'RuntimeError: CUDA error: no CUDA-capable device is detected (devcloud)' >&2; exit 1" : "true"
+        do {
+            pod.worker = try PodProcess(
+                executable: configuration.spotqExecutable, arguments: ["worker"], environment: environment,
+                logPath: folder.appendingPathComponent("worker.log").path)
+            pod.runtimeSince = Date()
+            logger.info("devcloud: pod \(pod.id) is up", metadata: ["comfy_port": "\(comfyPort)", "pid": "\(pod.worker!.pid)"])
+        } catch {
+            logger.error("devcloud: pod \(pod.id) could not start its worker", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Stops a pod's container: SIGTERM to the worker, SIGKILL after `grace`; ComfyUI goes too.
+    func halt(_ pod: Pod, grace: Duration, reason: String) async {
+        pod.desiredStatus = "EXITED"
+        pod.runtimeSince = nil
+        pod.lastStatusChange = reason
+        let worker = pod.worker
+        let comfy = pod.comfy
+        pod.worker = nil
+        pod.comfy = nil
+        await worker?.terminate(grace: grace)
+        comfy?.cancel()
+    }
+
+    /// A reclaim: SIGTERM then SIGKILL after the grace (`hard`: SIGKILL at once, like a host
+    /// failing); the pod shows EXITED "Exited by Runpod" and keeps its volume.
+    func reclaim(_ id: String, hard: Bool) async -> Bool {
+        guard let pod = pods[id], pod.desiredStatus == "RUNNING" else { return false }
+        if hard { killCount += 1 } else { reclaimCount += 1 }
+        pod.reclaims += 1
+        logger.info("devcloud: \(hard ? "killing" : "reclaiming") pod \(id)")
+        await halt(pod, grace: hard ? .zero : .seconds(configuration.reclaimGraceSeconds), reason: "Exited by Runpod: \(Date())")
+        return true
+    }
+
+    func reclaimSomePod(hard: Bool) async -> String? {
+        let candidates = pods.values.filter { $0.desiredStatus == "RUNNING" && $0.worker.map { !$0.hasExited } == true && !$0.brokenGPU }
+            .sorted { $0.id < $1.id }
+        guard !candidates.isEmpty else { return nil }
+        let pod = candidates[Int(random.next() * Double(candidates.count)) % candidates.count]
+        return await reclaim(pod.id, hard: hard) ? pod.id : nil
+    }
+
+    /// Random reclaims of running spot pods, on average every `reclaimEverySeconds`.
+    public func startChaos() {
+        guard let mean = configuration.reclaimEverySeconds, chaos == nil else { return }
+        chaos = Task {
+            while !Task.isCancelled {
+                let wait = -mean * log(max(1e-9, 1 - (await self.nextRandom())))
+                try? await Task.sleep(for: .milliseconds(Int64(wait * 1000)))
+                _ = await self.reclaimSomePod(hard: await self.nextRandom() < 0.3)
+            }
+        }
+    }
+
+    func nextRandom() -> Double { random.next() }
+
+    /// Ends every pod (devcloud shutting down).
+    public func shutdown() async {
+        chaos?.cancel()
+        for pod in pods.values { await halt(pod, grace: .seconds(1), reason: "devcloud stopped") }
+    }
+
+    // MARK: JSON
+
+    func podJSON(_ pod: Pod) -> String {
+        var runtime = "null"
+        if let since = pod.runtimeSince, pod.desiredStatus == "RUNNING", Date().timeIntervalSince(since) >= 0 {
+            runtime = #"{"uptimeInSeconds": \#(Int(Date().timeIntervalSince(since))), "ports": [], "gpus": [{"id": "GPU-0", "gpuUtilPercent": 0, "memoryUtilPercent": 0}]}"#
+        }
+        let env = pod.environment.keys.sorted().map { key in
+            // The upload token and broker URL are the pod's own; listing shows only names.
+            "\"\(key)=\(key.contains("TOKEN") || key.contains("URL") ? "***" : (pod.environment[key] ?? ""))\""
+        }.joined(separator: ", ")
+        return #"{"id": "\#(pod.id)", "name": "\#(Self.escape(pod.name))", "desiredStatus": "\#(pod.desiredStatus)", "podType": "\#(pod.interruptible ? "INTERRUPTABLE" : "RESERVED")", "costPerHr": \#(pod.costPerHour), "gpuCount": \#(pod.gpuCount), "volumeInGb": \#(pod.volumeGB), "containerDiskInGb": 1, "imageName": "devcloud", "machineId": "devcloud-1", "lastStatusChange": "\#(Self.escape(pod.lastStatusChange))", "env": [\#(env)], "machine": {"gpuDisplayName": "\#(Self.escape(pod.gpuType))", "podHostId": "\#(pod.id)-devcloud"}, "runtime": \#(runtime)}"#
+    }
+
+    func gpuTypeJSON(_ id: String) -> String {
+        let free = configuration.stock - gpusInUse
+        let stock = free <= 0 ? "None" : free < 3 ? "Low" : free < 6 ? "Medium" : "High"
+        let spot = configuration.spotAvailable ? "\(configuration.minimumBid)" : "null"
+        return #"{"id": "\#(Self.escape(id))", "displayName": "\#(Self.escape(id))", "memoryInGb": 16, "secureCloud": true, "communityCloud": true, "maxGpuCount": \#(configuration.stock), "securePrice": \#(configuration.onDemandPrice), "communityPrice": \#(configuration.onDemandPrice), "secureSpotPrice": \#(spot), "communitySpotPrice": \#(spot), "lowestPrice": {"minimumBidPrice": \#(spot), "uninterruptablePrice": \#(configuration.onDemandPrice), "stockStatus": "\#(stock)", "gpuTypeId": "\#(Self.escape(id))"}}"#
+    }
+
+    func summaryJSON() -> String {
+        let running = pods.values.filter { $0.desiredStatus == "RUNNING" }.count
+        return #"{"pods": \#(pods.count), "running": \#(running), "rentals": \#(rentals), "reclaims": \#(reclaimCount), "kills": \#(killCount), "broken_gpus": \#(brokenGPUCount)}"#
+    }
+
+    static func escape(_ text: String) -> String {
+        String(decoding: JSONValue.string(text).serialized().dropFirst().dropLast(), as: UTF8.self)
+    }
+
+    static func podID(_ random: inout SplitMix) -> String {
+        let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+        return String((0..<14).map { _ in letters[Int(random.next() * Double(letters.count)) % letters.count] })
+    }
+}
+
+/// A small seeded generator: the same faults for the same seed.
+struct SplitMix: Sendable {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    /// Uniform in [0, 1).
+    mutating func next() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return Double(DeterministicBytes.mix(state) >> 11) / Double(1 << 53)
+    }
+}
