@@ -1,4 +1,5 @@
 # spotq: build, test, and the local PostgreSQL + RabbitMQ the tests use.
+#   make demo            the whole pipeline end to end on this machine (installs, builds, starts everything)
 #   make services        start them (installs missing packages first); `. .spotq/env`
 #   make services-stop   stop them
 #   make build           install missing packages, swift build
@@ -10,7 +11,10 @@ SWIFT ?= swift
 SWIFT_TEST_FLAGS ?=
 SHELL := /bin/bash
 
-.PHONY: services services-stop services-status build test clean
+.PHONY: demo services services-stop services-status build test clean
+
+demo:
+	scripts/demo.sh
 
 services:
 	scripts/services.sh up

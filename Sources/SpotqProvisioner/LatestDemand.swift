@@ -13,7 +13,7 @@ public actor LatestDemand {
         self.logger = logger
     }
 
-    func offer(_ body: [UInt8]) {
+    public func offer(_ body: [UInt8]) {
         do {
             let snapshot = try DemandSnapshot.decoder.decode(DemandSnapshot.self, from: Data(body))
             if latest == nil || snapshot.takenAt >= latest!.takenAt { latest = snapshot }
@@ -53,5 +53,12 @@ public actor LatestDemand {
                 try? await Task.sleep(for: RetryBackoff().delay(afterFailures: failures))
             }
         }
+    }
+}
+
+extension LatestDemand {
+    /// Takes a snapshot directly (a provisioner run without a broker, and tests).
+    public func offer(_ snapshot: DemandSnapshot) {
+        if latest == nil || snapshot.takenAt >= latest!.takenAt { latest = snapshot }
     }
 }
