@@ -36,7 +36,8 @@ public actor Provisioner: Service {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 await self.round(now: Date())
-                try await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))
+                // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
+                try? await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))
             }
         }
     }

@@ -74,6 +74,7 @@ public struct EventStore: Sendable {
         case "state":
             try await connection.query("""
                 UPDATE pods SET state = \(event.state), last_seen_at = now(),
+                                resume_attempts = CASE WHEN \(event.state) = 'generating' THEN 0 ELSE resume_attempts END,
                                 started_at = CASE WHEN \(event.state) = 'starting' THEN coalesce(started_at, \(event.occurredAt)) ELSE started_at END
                 WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state <> 'terminated'
                 """)

@@ -36,7 +36,8 @@ public struct DemandPublisher: Service {
                 } catch {
                     logger.warning("demand: could not publish a snapshot; trying again", metadata: ["error": "\(error)"])
                 }
-                try await Task.sleep(for: interval)
+                // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
+                try? await Task.sleep(for: interval)
             }
         }
     }
