@@ -367,6 +367,17 @@ public actor DevcloudCloud {
 
     func nextRandom() -> Double { random.next() }
 
+    /// The environment a pod was rented with (what its worker gets besides devcloud's own).
+    public func environment(ofPod id: String) -> [String: String]? { pods[id]?.environment }
+
+    /// Ids of the pods that exist, and of those running.
+    public func podIDs() -> (all: [String], running: [String]) {
+        (pods.keys.sorted(), pods.values.filter { $0.desiredStatus == "RUNNING" }.map(\.id).sorted())
+    }
+
+    /// Reclaims a pod now (`hard`: SIGKILL at once).
+    public func reclaimNow(_ id: String, hard: Bool = false) async -> Bool { await reclaim(id, hard: hard) }
+
     /// Ends every pod (devcloud shutting down).
     public func shutdown() async {
         chaos?.cancel()

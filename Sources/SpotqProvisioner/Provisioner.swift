@@ -235,8 +235,13 @@ public actor Provisioner: Service {
             if let measured = history.imagesPerHourByGPU[candidate.gpuType], measured > 0 { candidate.imagesPerHour = measured }
             return candidate
         }
-        var adjustedPrices = prices
-        if spotUnsupported { adjustedPrices = prices.map { var price = $0; price.spotMinimumBid = nil; return price } }
+        // The operator's fallback rules the markets: with `wait`, never on-demand.
+        let adjustedPrices = prices.map { price in
+            var price = price
+            if spotUnsupported { price.spotMinimumBid = nil }
+            if fleet.fallback == .wait { price.onDemand = nil }
+            return price
+        }
         guard let decision = GPUChoice.choose(
             candidates: candidates, prices: adjustedPrices, baseBid: fleet.bids.baseUSDPerGPUHour, spotAlertMultiple: fleet.spotAlertMultiple,
             interruptionsPerHour: history.interruptionsPerHour, recoveryHours: configuration.recoverySeconds / 3600)

@@ -42,17 +42,21 @@ public enum GPUChoice {
 
     /// Cheapest expected USD per image among the candidates with a price. Spot is priced at
     /// max(minimum bid, base bid), adjusted for interruptions; a spot price above
-    /// `spotAlertMultiple` × the base bid is not used, and on-demand is taken with an alert.
+    /// `spotAlertMultiple` × the base bid is not used, and on-demand is taken with an alert
+    /// (also when no spot market is left). Pass prices without on-demand when the operator
+    /// does not allow it: then nil means "wait".
     public static func choose(
         candidates: [Candidate], prices: [Price], baseBid: Double, spotAlertMultiple: Double,
         interruptionsPerHour: Double, recoveryHours: Double
     ) -> Decision? {
         var best: Decision?
         var alerts: [String] = []
+        var anySpot = false
         for candidate in candidates where candidate.imagesPerHour > 0 {
             guard let price = prices.first(where: { $0.gpuType == candidate.gpuType }) else { continue }
             var options: [Decision] = []
             if let minimum = price.spotMinimumBid, minimum > 0, price.stock != "None" {
+                anySpot = true
                 let bid = max(minimum, baseBid)
                 if bid > spotAlertMultiple * baseBid {
                     alerts.append("spot \(candidate.gpuType) costs \(bid) USD/h, over \(spotAlertMultiple)× the \(baseBid) USD/h base bid")
@@ -68,8 +72,9 @@ public enum GPUChoice {
                 best = option
             }
         }
-        if var chosen = best, !alerts.isEmpty, !chosen.interruptible {
-            chosen.alert = alerts.joined(separator: "; ") + "; renting on-demand"
+        if var chosen = best, !chosen.interruptible, !alerts.isEmpty || !anySpot {
+            chosen.alert = (alerts.isEmpty ? "no spot market for \(candidates.map(\.gpuType).joined(separator: ", "))" : alerts.joined(separator: "; "))
+                + "; renting on-demand"
             return chosen
         }
         return best
