@@ -59,23 +59,28 @@ public enum Shell {
     }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
+/// A loopback TCP port nobody listens on now, for a child process told to listen on it.
+/// Chosen below Linux's ephemeral range (32768–60999): a port from there could be taken by
+/// any outgoing connection of a test running in parallel before the child binds it.
 public enum FreePort {
     public static func find() throws -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000)
+            if canBind(port) { return port }
+        }
+        throw TestEnvironmentError(description: "could not find a free port in 20000-31999")
+    }
+
+    static func canBind(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw TestEnvironmentError(description: "socket() failed") }
+        guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
-            }
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard bound else { throw TestEnvironmentError(description: "could not find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -5,12 +5,15 @@ import Foundation
 /// a spot notice from the metadata endpoint (AWS: two minutes).
 actor TerminationNotice {
     private(set) var deadline: ContinuousClock.Instant?
+    /// When the first notice arrived.
+    private(set) var announcedAt: ContinuousClock.Instant?
     private(set) var reason: String?
     private var watchers: [UUID: CheckedContinuation<Void, Never>] = [:]
 
     var isSet: Bool { deadline != nil }
 
     func announce(reason: String, within grace: Duration) {
+        if announcedAt == nil { announcedAt = .now }
         let candidate = ContinuousClock.now + grace
         if deadline == nil || candidate < deadline! {
             deadline = candidate

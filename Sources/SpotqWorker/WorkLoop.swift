@@ -164,19 +164,23 @@ struct WorkLoop: Sendable {
         case interrupted
     }
 
-    /// Generates and uploads, racing the termination deadline.
+    /// Generates and uploads, racing the termination deadline. At the deadline the answer is
+    /// `.interrupted` at once; the attempt is cancelled and winds down on its own (waiting for
+    /// it could take a second of libcurl noticing, which a pod about to be killed does not have).
     func generateAndUpload(_ item: WorkItem) async -> ItemResult {
-        await withTaskGroup(of: ItemResult.self) { group in
-            group.addTask { await attempt(item) }
-            group.addTask {
-                await notice.wait()
-                if let left = await notice.remaining(), left > .zero { try? await Task.sleep(for: left) }
-                return .interrupted
-            }
-            let first = await group.next() ?? .interrupted
-            group.cancelAll()
-            return first
+        let race = FirstResult<ItemResult>()
+        let attempt = Task { await race.offer(await self.attempt(item)) }
+        let deadline = Task {
+            await notice.wait()
+            guard !Task.isCancelled else { return }
+            if let left = await notice.remaining(), left > .zero { try? await Task.sleep(for: left) }
+            guard !Task.isCancelled else { return }
+            await race.offer(.interrupted)
         }
+        let result = await race.value()
+        attempt.cancel()
+        deadline.cancel()
+        return result
     }
 
     func attempt(_ item: WorkItem) async -> ItemResult {
@@ -224,5 +228,23 @@ struct WorkLoop: Sendable {
         try await channel.publish(DeadLetter.message(
             for: delivery, queue: BrokerNames.batchQueue(configuration.batchID), exchange: BrokerNames.deadLetterExchange, reason: reason))
         try await delivery.ack()
+    }
+}
+
+/// The first of several offered values; later offers are ignored.
+actor FirstResult<Value: Sendable> {
+    private var result: Value?
+    private var waiters: [CheckedContinuation<Value, Never>] = []
+
+    func offer(_ value: Value) {
+        guard result == nil else { return }
+        result = value
+        for waiter in waiters { waiter.resume(returning: value) }
+        waiters = []
+    }
+
+    func value() async -> Value {
+        if let result { return result }
+        return await withCheckedContinuation { waiters.append($0) }
     }
 }

@@ -37,7 +37,7 @@ struct FleetWorld: Sendable {
             let root = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_e2e"))
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: root) }
-            let (apiPort, modelsPort, httpPort) = (try unusedLoopbackPort(), try unusedLoopbackPort(), try unusedLoopbackPort())
+            let (apiPort, modelsPort, httpPort) = (try FreePort.find(), try FreePort.find(), try FreePort.find())
             let apiKey = "e2e-" + UUID().uuidString
             let secret = String(repeating: "e", count: 48)
             var world = FleetWorld(fixture: fixture, root: root, apiURL: "http://127.0.0.1:\(apiPort)", apiKey: apiKey)
@@ -142,6 +142,13 @@ struct EndToEndTests {
             #expect(try await world.count("SELECT coalesce(sum(interruptions), 0) FROM pods") >= 2)
             #expect(try await world.count("SELECT count(*) FROM pods WHERE bid_usd_per_gpu_hour = 0.13") >= 1)  // 0.12 refused, 0.13 taken
             #expect(try await world.count("SELECT count(*) FROM pods WHERE accrued_usd <= 0 AND provider_pod_id IS NOT NULL") == 0)
+            // `spotq cost` accounts for it: every image, every pod, the reclaims.
+            let cost = try Shell.capture(try ChildProcess.spotqBinary(), ["cost", "--json", "--log-level", "error", "--database-url", world.fixture.database.url])
+            #expect(cost.exitCode == 0, "\(cost.output)")
+            let report = try JSONSerialization.jsonObject(with: Data(cost.output.utf8)) as? [String: Any]
+            #expect(report?["images_done"] as? Int == images)
+            #expect((report?["total_usd"] as? Double ?? 0) > 0)
+            #expect((report?["interruptions"] as? Int ?? 0) >= 2)
             print("end to end: \(images) images, devcloud \(summary), pods \(try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id IS NOT NULL"))")
         }
     }

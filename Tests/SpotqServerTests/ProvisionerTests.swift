@@ -231,6 +231,37 @@ struct ProvisionerTests {
         }
     }
 
+    @Test func aPodNamedLikeOursThatSpotqDoesNotKnow_isTerminatedWithAnAlert() async throws {
+        try await ProvisionerWorld.with { world in
+            let http = try HTTPClient(logger: testLogger)
+            defer { http.shutdown() }
+            let stranger = RunPodProvider(endpoint: world.endpoint, apiKey: world.apiKey, http: http, logger: testLogger)
+            var template = FleetSettings.PodTemplate()
+            template.dockerArgs = "sleep infinity"
+            let request = PodRentRequest(name: "spotq-b1-lost", gpuType: "NVIDIA RTX A4000", template: template, volumeGB: 12, environment: [])
+            let orphan = try await stranger.rentSpot(request, bidPerGPU: 0.14)
+            let other = try await stranger.rentSpot(PodRentRequest(name: "someone-elses", gpuType: "NVIDIA RTX A4000", template: template, volumeGB: 12, environment: []), bidPerGPU: 0.14)
+            await world.round(items: 0, hours: 0)
+            let left = await world.cloud.podIDs().all
+            #expect(!left.contains(orphan.id))
+            #expect(left.contains(other.id))  // not ours: never touched
+            let alerts = try await world.count("SELECT count(*) FROM fleet_alerts WHERE kind = 'orphan' AND message LIKE '%\(orphan.id)%'")
+            #expect(alerts == 1)
+        }
+    }
+
+    @Test func aStaleDemandSnapshot_isDropped_notActedOn() async throws {
+        let demand = LatestDemand(logger: testLogger)
+        let old = DemandSnapshot(takenAt: Date().addingTimeInterval(-300), batches: [], unplanned: [])
+        await demand.offer(old)
+        #expect(await demand.fresh(maxAge: 120, now: Date()) == nil)
+        // Dropped, not kept for later: a newer one replaces it, an older one never does.
+        let new = DemandSnapshot(takenAt: Date(), batches: [], unplanned: [])
+        await demand.offer(new)
+        await demand.offer(old)
+        #expect(await demand.fresh(maxAge: 120, now: Date()) == new)
+    }
+
     @Test func costsAccrue_gpuWhileRunning_storageUntilTerminated() async throws {
         try await ProvisionerWorld.with { world in
             await world.round()

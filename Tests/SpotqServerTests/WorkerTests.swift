@@ -23,7 +23,7 @@ struct PodWorld: Sendable {
     static let checkpoint = "pod_base.safetensors"
     static let lora = "pod_style.safetensors"
     static let checkpointSize: Int64 = 2_000_000
-    static let loraSize: Int64 = 300_000
+    static let loraSize: Int64 = 1_200_000
 
     /// How the model host behaves.
     struct Models: Sendable {
@@ -183,19 +183,33 @@ actor ServerSwitch {
         self.logger = logger
     }
 
-    /// Starts the server (on its earlier port, if it had one) and returns the port.
+    /// Starts the server (on its earlier port, if it had one) and returns the port. Binding
+    /// the old port again is retried for a while (the old listener may still be closing).
     func start() async throws -> Int {
         guard running == nil else { return port }
-        var configuration = self.configuration
-        configuration.port = port
-        let (bound, sink) = AsyncStream.makeStream(of: Int.self)
-        let app = SpotqHTTPServer.makeApplication(configuration: configuration, postgres: postgres, logger: logger) { sink.yield($0) }
-        running = Task { try await app.run() }
-        for await value in bound {
-            port = value
-            break
+        for _ in 0..<100 {
+            var configuration = self.configuration
+            configuration.port = port
+            let (bound, sink) = AsyncStream.makeStream(of: Int.self)
+            let app = SpotqHTTPServer.makeApplication(configuration: configuration, postgres: postgres, logger: logger) { sink.yield($0) }
+            // A failed bind ends the stream instead of leaving the wait below hanging.
+            let task = Task {
+                defer { sink.finish() }
+                try await app.run()
+            }
+            var boundPort: Int?
+            for await value in bound {
+                boundPort = value
+                break
+            }
+            if let boundPort {
+                running = task
+                port = boundPort
+                return port
+            }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        return port
+        throw TestEnvironmentError(description: "the spotq HTTP server could not listen on port \(port) again")
     }
 
     func stop() async {
@@ -300,10 +314,13 @@ struct WorkerFaultTests {
             let requeued = ContinuousClock.now - signalled
             let status = await worker.wait(timeout: .seconds(10))
             let exited = ContinuousClock.now - signalled
-            print("SIGTERM: all deliveries back after \(requeued), worker exited after \(exited)")
+            // By the worker's own clock (this process is the busier one while the suite runs):
+            // the image could not finish within the 3 s grace, so it was interrupted and handed
+            // back at the grace, not waited for.
+            let handedBack = worker.output.firstMatch(of: /handed_back_after_ms=(\d+)/).flatMap { Int($0.1) }
+            print("SIGTERM: all deliveries back after \(requeued) here, worker exited after \(exited); the worker handed back after \(handedBack.map(String.init) ?? "?") ms")
             #expect(status == 0, "worker output:\n\(worker.output)")
-            // The image could not finish within the 3 s grace: it was interrupted, not waited for.
-            #expect(requeued < .milliseconds(4_500), "worker output:\n\(worker.output)")
+            #expect((handedBack ?? .max) < 4_000, "worker output:\n\(worker.output)")
             #expect(try await world.count("SELECT count(*) FROM image_generation_files") == 0)
             try await world.fixture.eventually("the draining state recorded") {
                 try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'state' AND state = 'draining' AND detail ->> 'reason' = 'SIGTERM'") == 1
@@ -408,7 +425,7 @@ struct WorkerFaultTests {
     }
 
     @Test func aDownloadCutByAKilledPod_isResumedByTheNext_andImagesStartBeforeTheLastModel() async throws {
-        // 400 kB/s: the checkpoint takes 5 s, the LoRA most of a second.
+        // 400 kB/s: the checkpoint takes 5 s, the LoRA 3 s.
         try await PodWorld.with(secondsPerImage: 0.4, models: .init(bytesPerSecond: 400_000), requests: Self.mixed) { world in
             let partial = world.workspace.appendingPathComponent("models/checkpoints/\(PodWorld.checkpoint).partial")
             let first = try ChildProcess(try ChildProcess.spotqBinary(), ["worker"], environment: world.workerEnvironment(pod: "pod-cut"))
