@@ -45,6 +45,13 @@ actor TerminationNotice {
         watchers.removeValue(forKey: id)?.resume()
     }
 
+    /// Milliseconds since the first notice (0 without one).
+    func millisecondsSinceNotice() -> Int64 {
+        guard let announcedAt else { return 0 }
+        let elapsed = ContinuousClock.now - announcedAt
+        return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+    }
+
     /// Time left before the deadline (nil when none is set).
     func remaining() -> Duration? {
         deadline.map { $0 - ContinuousClock.now }

@@ -148,6 +148,8 @@ struct WorkLoop: Sendable {
         case .interrupted:
             // Handed back first: the pod may be killed any moment now.
             try await delivery.nack(requeue: true)
+            let after = await notice.millisecondsSinceNotice()
+            logger.info("worker: handed back the image in progress", metadata: ["item": "\(item.itemID)", "handed_back_after_ms": "\(after)"])
             _ = try? await comfy.http.send(.init(method: .post, url: configuration.comfyURL + "/interrupt", timeout: .seconds(1)))
             await events.publish("image.interrupted", item: item.itemID)
         }

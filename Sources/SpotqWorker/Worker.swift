@@ -112,9 +112,8 @@ public struct Worker: Sendable {
             logger.info("worker: the batch has no work left; leaving")
             await events.state("draining", detail: ["reason": .string("batch finished")])
         case .terminated(let reason):
-            let took = (await notice.announcedAt).map { ContinuousClock.now - $0 } ?? .zero
-            let milliseconds = took.components.seconds * 1_000 + took.components.attoseconds / 1_000_000_000_000_000
-            logger.info("worker: stopped for a termination notice (\(reason)); unfinished work was handed back", metadata: ["handed_back_after_ms": "\(milliseconds)"])
+            let after = await notice.millisecondsSinceNotice()
+            logger.info("worker: stopped for a termination notice (\(reason)); unfinished work was handed back", metadata: ["after_ms": "\(after)"])
             await events.state("draining", detail: ["reason": .string(reason)])
         }
         return .finished
