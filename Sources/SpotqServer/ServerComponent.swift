@@ -11,6 +11,8 @@ public enum ServerComponent: String, Sendable, CaseIterable {
     case events
     /// Publishes demand snapshots (`metrics.demand`) for the provisioner.
     case demand
+    /// Records everything that reaches `spotq.dead` in `dead_letters`.
+    case deadletters
 
     /// Parses a comma-separated list such as `enqueue,planner,http`.
     public static func parseList(_ text: String) throws(ServerComponentError) -> Set<ServerComponent> {

@@ -20,7 +20,8 @@ struct ServerCommand: AsyncParsableCommand {
             (wakes on NOTIFY spotq_pending; plans and publishes batches when SPOTQ_PLAN_AT_ITEMS
             images wait or the oldest waited SPOTQ_PLAN_AFTER_SECONDS), http (manifests and result
             uploads for pods on SPOTQ_HTTP_ADDR, default 127.0.0.1:8080), events (records
-            pod, asset and image events) and demand (publishes demand snapshots for the
+            pod, asset and image events), deadletters (records everything reaching spotq.dead in
+            PostgreSQL; see `spotq dlq`) and demand (publishes demand snapshots for the
             provisioner every SPOTQ_DEMAND_INTERVAL_SECONDS, default 10).
             All run by default; --only picks some, e.g. `spotq server --only enqueue` to scale
             consumers out. The planner needs SPOTQ_SECRET (batch upload tokens derive from it).
@@ -30,7 +31,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .customLong("only"), help: "Comma-separated components to run: enqueue, planner, http, events, demand (env SPOTQ_SERVER_ONLY; default all).")
+    @Option(name: .customLong("only"), help: "Comma-separated components to run: enqueue, planner, http, events, deadletters, demand (env SPOTQ_SERVER_ONLY; default all).")
     var only: String?
 
     func run() async throws {
@@ -62,6 +63,9 @@ struct ServerCommand: AsyncParsableCommand {
             }
             if components.contains(.events) {
                 services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), logger: logger))
+            }
+            if components.contains(.deadletters) {
+                services.append(DeadLetterRecorder(amqp: amqp, store: DeadLetterStore(client: postgres), logger: logger))
             }
             if components.contains(.demand) {
                 let seconds = try settings.integer(nil, env: "SPOTQ_DEMAND_INTERVAL_SECONDS", default: 10, range: 1...3_600)

@@ -1,0 +1,135 @@
+import Foundation
+import PostgresClient
+
+/// `dead_letters`: every message that reached `spotq.dead`.
+public struct DeadLetterStore: Sendable {
+    public let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// One dead letter as stored.
+    public struct Entry: Sendable, Equatable, Codable {
+        public var id: Int64
+        public var reason: String
+        public var originExchange: String?
+        public var originRoutingKey: String?
+        public var originQueue: String?
+        public var deathCount: Int
+        public var deadLetteredAt: Date
+        public var recordedAt: Date
+        public var messageID: String?
+        public var contentType: String?
+        public var headersJSON: String
+        public var propertiesJSON: String
+        public var body: [UInt8]
+        public var replayCount: Int
+        public var replayedAt: Date?
+        public var purgedAt: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case id, reason, originExchange = "origin_exchange", originRoutingKey = "origin_routing_key", originQueue = "origin_queue"
+            case deathCount = "death_count", deadLetteredAt = "dead_lettered_at", recordedAt = "recorded_at", messageID = "message_id"
+            case contentType = "content_type", headersJSON = "headers", propertiesJSON = "properties", body, replayCount = "replay_count"
+            case replayedAt = "replayed_at", purgedAt = "purged_at"
+        }
+    }
+
+    public struct NewEntry: Sendable {
+        public var reason: String
+        public var originExchange: String?
+        public var originRoutingKey: String?
+        public var originQueue: String?
+        public var deathCount: Int
+        public var deadLetteredAt: Date
+        public var messageID: String?
+        public var contentType: String?
+        public var headersJSON: String
+        public var propertiesJSON: String
+        public var body: [UInt8]
+
+        public init(reason: String, originExchange: String?, originRoutingKey: String?, originQueue: String?, deathCount: Int, deadLetteredAt: Date,
+                    messageID: String?, contentType: String?, headersJSON: String, propertiesJSON: String, body: [UInt8]) {
+            self.reason = reason
+            self.originExchange = originExchange
+            self.originRoutingKey = originRoutingKey
+            self.originQueue = originQueue
+            self.deathCount = deathCount
+            self.deadLetteredAt = deadLetteredAt
+            self.messageID = messageID
+            self.contentType = contentType
+            self.headersJSON = headersJSON
+            self.propertiesJSON = propertiesJSON
+            self.body = body
+        }
+    }
+
+    @discardableResult
+    public func record(_ entry: NewEntry) async throws -> Int64 {
+        let rows = try await client.query("""
+            INSERT INTO dead_letters (reason, origin_exchange, origin_routing_key, origin_queue, death_count, dead_lettered_at, message_id,
+                                      content_type, headers, properties, body)
+            VALUES (\(entry.reason.isEmpty ? "no reason recorded" : entry.reason), \(entry.originExchange), \(entry.originRoutingKey), \(entry.originQueue),
+                    \(entry.deathCount), \(entry.deadLetteredAt), \(entry.messageID), \(entry.contentType), \(PostgresRawJSON(entry.headersJSON))::jsonb,
+                    \(PostgresRawJSON(entry.propertiesJSON))::jsonb, \(PostgresBytes(entry.body)))
+            RETURNING id
+            """)
+        return try rows[0].decode(Int64.self, at: 0)
+    }
+
+    static let columns = """
+        id, reason, origin_exchange, origin_routing_key, origin_queue, death_count, dead_lettered_at, recorded_at, message_id, content_type,
+        headers::text, properties::text, body, replay_count, replayed_at, purged_at
+        """
+
+    static func entry(_ row: PostgresRow) throws -> Entry {
+        Entry(
+            id: try row.decode(Int64.self, at: 0), reason: try row.decode(String.self, at: 1), originExchange: try row.decode(String?.self, at: 2),
+            originRoutingKey: try row.decode(String?.self, at: 3), originQueue: try row.decode(String?.self, at: 4), deathCount: Int(try row.decode(Int32.self, at: 5)),
+            deadLetteredAt: try row.decode(Date.self, at: 6), recordedAt: try row.decode(Date.self, at: 7), messageID: try row.decode(String?.self, at: 8),
+            contentType: try row.decode(String?.self, at: 9), headersJSON: try row.decode(String.self, at: 10), propertiesJSON: try row.decode(String.self, at: 11),
+            body: try row.decode(PostgresBytes.self, at: 12).bytes, replayCount: Int(try row.decode(Int32.self, at: 13)),
+            replayedAt: try row.decode(Date?.self, at: 14), purgedAt: try row.decode(Date?.self, at: 15))
+    }
+
+    /// Entries not purged (or all), oldest first; `reason` matches as a substring.
+    public func list(reason: String? = nil, includePurged: Bool = false) async throws -> [Entry] {
+        let rows = try await client.query(PostgresQuery(sql: """
+            SELECT \(Self.columns) FROM dead_letters
+            WHERE ($1 OR purged_at IS NULL) AND ($2::text IS NULL OR strpos(reason, $2::text) > 0)
+            ORDER BY id
+            """, parameters: [includePurged, reason]))
+        return try rows.map(Self.entry)
+    }
+
+    public func entry(_ id: Int64) async throws -> Entry? {
+        try await client.query(PostgresQuery(sql: "SELECT \(Self.columns) FROM dead_letters WHERE id = $1", parameters: [id])).first.map(Self.entry)
+    }
+
+    /// Records a replay. A work item that was replayed is queued again (and its batch with
+    /// it), so the fleet sees it as demand.
+    public func replayed(_ entry: Entry) async throws {
+        try await client.withTransaction { connection in
+            try await connection.query("UPDATE dead_letters SET replay_count = replay_count + 1, replayed_at = now() WHERE id = \(entry.id)")
+            guard let key = entry.originRoutingKey, key.hasPrefix("spotq.batch."), let batch = Int64(key.dropFirst("spotq.batch.".count)),
+                  let object = (try? JSONSerialization.jsonObject(with: Data(entry.body))) as? [String: Any],
+                  let item = (object["item_id"] as? NSNumber)?.int64Value
+            else { return }
+            try await connection.query("""
+                UPDATE image_generation_queue SET status = 'queued', last_error = NULL
+                WHERE id = \(item) AND batch_id = \(batch) AND status IN ('failed', 'dead')
+                """)
+            try await connection.query("UPDATE batches SET status = 'queued', finished_at = NULL WHERE id = \(batch) AND status IN ('done', 'failed')")
+        }
+    }
+
+    /// Marks entries purged (hidden from lists, kept for the record); returns how many.
+    public func purge(ids: [Int64]? = nil, reason: String? = nil) async throws -> Int {
+        let result = try await client.query(PostgresQuery(sql: """
+            UPDATE dead_letters SET purged_at = now()
+            WHERE purged_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) AND ($2::text IS NULL OR strpos(reason, $2::text) > 0)
+            """, parameters: [ids.map { "{" + $0.map(String.init).joined(separator: ",") + "}" }, reason]))
+        return result.affectedRows
+    }
+}
