@@ -147,5 +147,8 @@ sql "SELECT 'broken GPUs replaced:   ' || count(DISTINCT provider_pod_id) FROM p
 echo "wall time:              $wall s"
 sql "SELECT 'estimated cost:         ' || round(sum(accrued_usd), 4) || ' USD, ' || round(sum(accrued_usd) / greatest(1, (SELECT count(*) FROM image_generation_queue WHERE status = 'done')), 6) || ' USD per image' FROM pods"
 echo "images:                 $demo/images/<batch>/<item>/"
+echo
+"$spotq" status
 echo "logs:                   $demo/{devcloud,server,provisioner}.log, pods in $demo/devcloud/pods/"
-echo "costs in detail:        SPOTQ_DATABASE_URL=$SPOTQ_DATABASE_URL $spotq cost"
+echo "look around:            export SPOTQ_DATABASE_URL=$SPOTQ_DATABASE_URL SPOTQ_AMQP_URL=$SPOTQ_AMQP_URL"
+echo "                        $spotq cost | batches --all | pods --all | dlq list"

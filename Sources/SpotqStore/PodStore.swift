@@ -172,7 +172,14 @@ public struct PodStore: Sendable {
             let usd = PodCost.accrued(
                 hours: hours, running: running, priceUSDPerHour: pod.priceUSDPerHour, volumeGB: Double(pod.volumeGB),
                 storageUSDPerGBMonth: pod.storageUSDPerGBMonth)
-            try await client.query("UPDATE pods SET accrued_usd = accrued_usd + \(usd), accrued_until = \(now) WHERE id = \(pod.id) AND state <> 'terminated'")
+            try await client.withTransaction { connection in
+                let updated = try await connection.query("UPDATE pods SET accrued_usd = accrued_usd + \(usd), accrued_until = \(now) WHERE id = \(pod.id) AND state <> 'terminated'")
+                guard updated.affectedRows == 1 else { return }
+                try await connection.query("""
+                    INSERT INTO fleet_cost_days (day, usd) VALUES ((\(now) AT TIME ZONE 'UTC')::date, \(usd))
+                    ON CONFLICT (day) DO UPDATE SET usd = fleet_cost_days.usd + EXCLUDED.usd
+                    """)
+            }
         }
     }
 

@@ -149,6 +149,19 @@ struct EndToEndTests {
             #expect(report?["images_done"] as? Int == images)
             #expect((report?["total_usd"] as? Double ?? 0) > 0)
             #expect((report?["interruptions"] as? Int ?? 0) >= 2)
+            // The operators' views agree.
+            let url = world.fixture.database.url
+            let status = try Shell.capture(try ChildProcess.spotqBinary(), ["status", "--json", "--log-level", "error", "--database-url", url])
+            let summary2 = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any]
+            #expect((summary2?["items_by_status"] as? [String: Int])?["done"] == images, "\(status.output)")
+            #expect((summary2?["usd_today"] as? Double ?? 0) > 0)
+            let pods = try Shell.capture(try ChildProcess.spotqBinary(), ["pods", "--all", "--json", "--log-level", "error", "--database-url", url])
+            #expect((try JSONSerialization.jsonObject(with: Data(pods.output.utf8)) as? [[String: Any]])?.count == (try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id IS NOT NULL")))
+            let batches = try Shell.capture(try ChildProcess.spotqBinary(), ["batches", "--all", "--json", "--log-level", "error", "--database-url", url])
+            let doneInBatches = (try JSONSerialization.jsonObject(with: Data(batches.output.utf8)) as? [[String: Any]])?.reduce(0) { $0 + ($1["done"] as? Int ?? 0) }
+            #expect(doneInBatches == images)
+            let queues = try Shell.capture(try ChildProcess.spotqBinary(), ["queues", "--json", "--sample", "0.2", "--log-level", "error", "--database-url", url, "--amqp-url", world.fixture.amqp.configuration.url])
+            #expect(queues.exitCode == 0 && queues.output.contains("\"spotq.dead\""), "\(queues.output)")
             print("end to end: \(images) images, devcloud \(summary), pods \(try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id IS NOT NULL"))")
         }
     }
