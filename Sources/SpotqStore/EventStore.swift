@@ -23,6 +23,11 @@ public struct EventStore: Sendable {
     /// Returns false for a repeat.
     @discardableResult
     public func record(_ event: SpotqEvent) async throws -> Bool {
+        if event.kind == SpotqEvent.heartbeatKind {
+            // A sign of life only: kept on the pod's row, not as a row of its own.
+            try await client.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state <> 'terminated'")
+            return true
+        }
         do {
             return try await client.withTransaction { connection in
                 let detail = String(decoding: try SpotqEvent.encoder.encode(event.detail), as: UTF8.self)

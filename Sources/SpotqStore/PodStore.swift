@@ -31,19 +31,21 @@ public struct PodStore: Sendable {
         public var accruedUSD: Double
         public var resumeAttempts: Int
         public var stopRequested: Bool
+        /// Last event from the pod's worker (or its rental).
+        public var lastSeenAt: Date?
 
         public var fleetPod: FleetPod {
             FleetPod(
                 id: id, batchID: batchID, state: state, providerStatus: providerStatus.flatMap(FleetPod.ProviderStatus.init(rawValue:)),
                 interruptible: interruptible, requestedAt: requestedAt, priceUSDPerHour: priceUSDPerHour,
-                resumeAttempts: resumeAttempts, stopRequested: stopRequested)
+                resumeAttempts: resumeAttempts, stopRequested: stopRequested, lastSeenAt: lastSeenAt)
         }
     }
 
     static let columns = """
         id, batch_id, provider, provider_pod_id, name, state, provider_status, interruptible, bid_usd_per_gpu_hour::float8,
         coalesce(price_usd_per_hour, 0)::float8, gpu_count, coalesce(volume_gb, 0), coalesce(storage_usd_per_gb_month, 0)::float8,
-        requested_at, accrued_until, accrued_usd::float8, resume_attempts, stop_requested_at IS NOT NULL
+        requested_at, accrued_until, accrued_usd::float8, resume_attempts, stop_requested_at IS NOT NULL, last_seen_at
         """
 
     static func row(_ row: PostgresRow) throws -> PodRow {
@@ -55,7 +57,8 @@ public struct PodStore: Sendable {
             gpuCount: Int(try row.decode(Int32.self, at: 10)), volumeGB: Int(try row.decode(Int32.self, at: 11)),
             storageUSDPerGBMonth: try row.decode(Double.self, at: 12), requestedAt: try row.decode(Date.self, at: 13),
             accruedUntil: try row.decode(Date?.self, at: 14), accruedUSD: try row.decode(Double.self, at: 15),
-            resumeAttempts: Int(try row.decode(Int32.self, at: 16)), stopRequested: try row.decode(Bool.self, at: 17))
+            resumeAttempts: Int(try row.decode(Int32.self, at: 16)), stopRequested: try row.decode(Bool.self, at: 17),
+            lastSeenAt: try row.decode(Date?.self, at: 18))
     }
 
     /// Pods not yet terminated.
@@ -136,7 +139,7 @@ public struct PodStore: Sendable {
                 state = CASE WHEN \(status.rawValue) = 'exited' AND coalesce(provider_status, '') <> 'exited' AND stop_requested_at IS NULL
                              THEN 'reclaimed' ELSE state END,
                 started_at = CASE WHEN \(status.rawValue) = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
-                provider_status = \(status.rawValue), last_seen_at = now()
+                provider_status = \(status.rawValue)
             WHERE id = \(id) AND state <> 'terminated'
             RETURNING state = 'reclaimed' AND interruptions > 0 AND \(status.rawValue) = 'exited'
             """)
@@ -146,7 +149,7 @@ public struct PodStore: Sendable {
     /// A reclaimed pod is being resumed (with a new bid, for spot).
     public func resuming(_ id: Int64, bid: Double?) async throws {
         try await client.query("""
-            UPDATE pods SET resume_attempts = resume_attempts + 1, state = 'starting', provider_status = 'starting',
+            UPDATE pods SET resume_attempts = resume_attempts + 1, state = 'starting', provider_status = 'starting', last_seen_at = now(),
                             bid_usd_per_gpu_hour = coalesce(\(bid), bid_usd_per_gpu_hour)
             WHERE id = \(id)
             """)

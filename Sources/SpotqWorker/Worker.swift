@@ -79,6 +79,16 @@ public struct Worker: Sendable {
             channel: eventsChannel, exchange: configuration.eventsExchange, batchID: configuration.batchID,
             pod: SpotqEvent.Pod(provider: configuration.provider, id: configuration.podID), logger: logger)
         await events.state("starting")
+        // Signs of life for the provisioner, whatever the worker is busy with.
+        let interval = configuration.heartbeatInterval
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard !Task.isCancelled else { return }
+                await events.publish(SpotqEvent.heartbeatKind)
+            }
+        }
+        defer { heartbeat.cancel() }
 
         guard GPUCheck.passes(configuration.gpuCheckCommand, logger: logger) else {
             logger.error("worker: the GPU check failed; this pod is unusable and asks to be terminated")

@@ -29,6 +29,9 @@ public struct WorkerConfiguration: Sendable {
     public var spotMetadataURL: String?
     /// How often the metadata service is asked (AWS recommends every 5 s).
     public var spotPollInterval: Duration = .seconds(5)
+    /// How often the worker says it is alive (the provisioner replaces a pod silent for
+    /// SPOTQ_POD_SILENT_SECONDS).
+    public var heartbeatInterval: Duration = .seconds(60)
     /// Time allowed after SIGTERM to finish the current image (RunPod sends SIGKILL about
     /// 5 s later; the rest is for handing back, interrupting ComfyUI and leaving).
     public var terminationGrace: Duration = .seconds(3)
@@ -74,6 +77,7 @@ public struct WorkerConfiguration: Sendable {
         configuration.idleExit = .seconds(try settings.integer(nil, env: "SPOTQ_IDLE_EXIT_SECONDS", default: 30, range: 1...86_400))
         configuration.spotMetadataURL = settings.string(nil, env: "SPOTQ_SPOT_METADATA_URL")
         configuration.spotPollInterval = .milliseconds(try settings.integer(nil, env: "SPOTQ_SPOT_POLL_MS", default: 5_000, range: 50...600_000))
+        configuration.heartbeatInterval = .seconds(try settings.integer(nil, env: "SPOTQ_HEARTBEAT_SECONDS", default: 60, range: 1...3_600))
         configuration.terminationGrace = .milliseconds(try settings.integer(nil, env: "SPOTQ_TERMINATION_GRACE_MS", default: 3_000, range: 0...600_000))
         return configuration
     }

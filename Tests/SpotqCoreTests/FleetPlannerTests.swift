@@ -11,7 +11,7 @@ struct FleetPlannerTests {
     }
 
     func pod(_ id: Int64, batch: Int64?, state: String, provider: FleetPod.ProviderStatus? = .running, age: TimeInterval = 60, price: Double = 0.12, resumes: Int = 0, stopped: Bool = false) -> FleetPod {
-        FleetPod(id: id, batchID: batch, state: state, providerStatus: provider, interruptible: true, requestedAt: now.addingTimeInterval(-age), priceUSDPerHour: price, resumeAttempts: resumes, stopRequested: stopped)
+        FleetPod(id: id, batchID: batch, state: state, providerStatus: provider, interruptible: true, requestedAt: now.addingTimeInterval(-age), priceUSDPerHour: price, resumeAttempts: resumes, stopRequested: stopped, lastSeenAt: now)
     }
 
     func planner(maxPods: Int = 10, budget: Double = 10) -> FleetPlanner {
@@ -66,15 +66,28 @@ struct FleetPlannerTests {
 
     @Test func aBrokenGPU_aStuckStart_andAFinishedBatch_endTheirPods() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 300, hours: 1)], unplanned: [])
+        var stuck = pod(2, batch: 1, state: "starting", provider: .starting, age: 601)
+        stuck.lastSeenAt = nil
         let actions = planner().plan(demand: demand, pods: [
             pod(1, batch: 1, state: "gpu_failed"),
-            pod(2, batch: 1, state: "starting", provider: .starting, age: 601),
+            stuck,
             pod(3, batch: 9, state: "draining"),
         ], now: now)
         #expect(actions.contains(.terminate(podID: 1, reason: "its GPU check failed")))
         #expect(actions.contains(.terminate(podID: 2, reason: "still starting after 600 s; replacing it")))
         #expect(actions.contains(.terminate(podID: 3, reason: "its batch has no work left")))
         #expect(actions.filter { if case .rent = $0 { true } else { false } }.count == 1)
+    }
+
+    @Test func aRunningPodWhoseWorkerFellSilent_isReplaced_butAQuietStartIsLeftToTheStartTimeout() {
+        let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 3_000, hours: 9)], unplanned: [])
+        var silent = pod(1, batch: 1, state: "generating", age: 3_600)
+        silent.lastSeenAt = now.addingTimeInterval(-301)
+        var chatty = pod(2, batch: 1, state: "generating", age: 3_600)
+        chatty.lastSeenAt = now.addingTimeInterval(-30)
+        let starting = pod(3, batch: 1, state: "starting", provider: .running, age: 400)
+        let actions = planner().plan(demand: demand, pods: [silent, chatty, starting], now: now)
+        #expect(actions == [.terminate(podID: 1, reason: "no word from its worker for 300 s; replacing it"), .rent(batchID: 1, payloadBytes: 20_000_000_000)])
     }
 
     @Test func aPodSpotqDrained_isTerminatedOnceItExited() {
@@ -94,6 +107,12 @@ struct FleetPlannerTests {
 
 @Suite("bids, costs and price awareness")
 struct FleetEconomicsTests {
+    @Test func heartbeats_areRoutedToTheServersPodEvents() {
+        let event = SpotqEvent(eventKey: "k", kind: SpotqEvent.heartbeatKind, batchID: 7, pod: SpotqEvent.Pod(provider: "runpod", id: "p"))
+        #expect(event.routingKey == "pod.heartbeat.7")
+        #expect(BrokerNames.recordedEventKeys.contains("pod.#"))
+    }
+
     @Test func theSeedsBidLadder_startsAt012_andRisesByACentToPlusFiveCents() {
         #expect(BidLadder().bids == [0.12, 0.13, 0.14, 0.15, 0.16, 0.17])
     }

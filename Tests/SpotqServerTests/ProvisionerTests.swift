@@ -219,6 +219,22 @@ struct ProvisionerTests {
         }
     }
 
+    @Test func aRunningPodWhoseWorkerWentSilent_isReplaced() async throws {
+        try await ProvisionerWorld.with { world in
+            await world.round()
+            let id = try #require(await world.cloud.podIDs().all.first)
+            try await Task.sleep(for: .milliseconds(500))
+            await world.round()  // the provider now reports it running
+            // Its worker generated, then nothing for ten minutes (crashed; the container lives on).
+            try await world.postgres.query("UPDATE pods SET state = 'generating', last_seen_at = now() - interval '10 minutes' WHERE provider_pod_id = \(id)")
+            await world.round()
+            let ended = try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id = '\(id)' AND state = 'terminated' AND last_error LIKE 'no word from its worker%'")
+            #expect(ended == 1)
+            let now = await world.cloud.podIDs().all
+            #expect(now.count == 1 && !now.contains(id))
+        }
+    }
+
     @Test func aPodStuckStarting_isTerminatedAndReplaced() async throws {
         try await ProvisionerWorld.with(cloud: { $0.failingStartRate = 1 }, fleet: { $0.limits.startTimeoutSeconds = 1 }) { world in
             await world.round()

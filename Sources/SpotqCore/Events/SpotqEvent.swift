@@ -53,6 +53,10 @@ public struct SpotqEvent: Sendable, Equatable, Codable {
         case occurredAt = "occurred_at"
     }
 
+    /// What a worker sends every minute while it lives (routed `pod.heartbeat.<batch>`); the
+    /// server keeps it as the pod's `last_seen_at`, not as a row of `pod_events`.
+    public static let heartbeatKind = "pod.heartbeat"
+
     /// The routing key this event is published with.
     public var routingKey: String {
         kind == "state" ? "pod.\(state ?? "unknown")" : "\(kind).\(batchID.map(String.init) ?? "none")"

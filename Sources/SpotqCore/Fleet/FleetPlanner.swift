@@ -24,11 +24,14 @@ public struct FleetPod: Sendable, Equatable {
     public var resumeAttempts: Int
     /// spotq stopped it itself (to drain it), so an exit is not a reclaim.
     public var stopRequested: Bool
+    /// Last sign of life from its worker (events, heartbeats) or its rental.
+    public var lastSeenAt: Date?
 
     public init(
         id: Int64, batchID: Int64?, state: String, providerStatus: ProviderStatus?, interruptible: Bool, requestedAt: Date,
-        priceUSDPerHour: Double, resumeAttempts: Int = 0, stopRequested: Bool = false
+        priceUSDPerHour: Double, resumeAttempts: Int = 0, stopRequested: Bool = false, lastSeenAt: Date? = nil
     ) {
+        self.lastSeenAt = lastSeenAt
         self.id = id
         self.batchID = batchID
         self.state = state
@@ -66,6 +69,9 @@ public struct FleetPlanner: Sendable {
         public var startTimeoutSeconds = 900.0
         /// Resumes of a reclaimed pod before it is replaced instead.
         public var maxResumeAttempts = 1
+        /// A running pod whose worker said nothing (no event, no heartbeat) for this long has
+        /// lost its worker: it is terminated and replaced. Workers beat every minute.
+        public var silentAfterSeconds = 300.0
 
         public init() {}
     }
@@ -100,8 +106,15 @@ public struct FleetPlanner: Sendable {
                 }
             } else if pod.stopRequested {
                 continue  // draining: waits for its exit
-            } else if ["requested", "starting"].contains(pod.state), now.timeIntervalSince(pod.requestedAt) > limits.startTimeoutSeconds {
+            } else if ["requested", "starting"].contains(pod.state),
+                      now.timeIntervalSince(max(pod.requestedAt, pod.lastSeenAt ?? pod.requestedAt)) > limits.startTimeoutSeconds {
+                // Counted from the rental, a resume, or the worker's last word, whichever is last.
                 actions.append(.terminate(podID: pod.id, reason: "still starting after \(Int(limits.startTimeoutSeconds)) s; replacing it"))
+            } else if pod.providerStatus == .running, !["requested", "starting"].contains(pod.state),
+                      now.timeIntervalSince(pod.lastSeenAt ?? pod.requestedAt) > limits.silentAfterSeconds {
+                // The container runs (`sleep infinity`) but its worker is gone: its deliveries
+                // went back when its connection closed; the GPU would idle at our cost.
+                actions.append(.terminate(podID: pod.id, reason: "no word from its worker for \(Int(limits.silentAfterSeconds)) s; replacing it"))
             } else {
                 active.append(pod)
             }
