@@ -292,3 +292,31 @@ struct ProvisionerTests {
         }
     }
 }
+
+@Suite("provisioner process")
+struct ProvisionerProcessTests {
+    @Test func onlyOneProvisionerRunsAtATime() async throws {
+        try await TemporaryVhost.with { amqpURL in
+            try await TemporaryDatabase.with { database in
+                let postgres = PostgresClient(configuration: database, logger: testLogger)
+                try await EnqueueFixture.migrateAndRegister(postgres)
+                await postgres.shutdown()
+                let environment = [
+                    "SPOTQ_DATABASE_URL": database.url, "SPOTQ_AMQP_URL": amqpURL, "SPOTQ_SECRET": String(repeating: "l", count: 40),
+                    "SPOTQ_RUNPOD_API_KEY": "k", "SPOTQ_RUNPOD_API_URL": "http://127.0.0.1:9/graphql", "SPOTQ_POD_SERVER_URL": "http://127.0.0.1:9",
+                    "SPOTQ_LOG_LEVEL": "warning",
+                ]
+                let held = try #require(try await ProvisionerLock.tryTake(database, logger: testLogger))
+                let refused = try ChildProcess(try ChildProcess.spotqBinary(), ["provisioner", "--once"], environment: environment)
+                #expect(await refused.wait(timeout: .seconds(60)) != 0)
+                #expect(refused.output.contains("another spotq provisioner is running"), "\(refused.output)")
+                await refused.cleanUp()
+                await held.close()
+                let alone = try ChildProcess(try ChildProcess.spotqBinary(), ["provisioner", "--once"], environment: environment)
+                #expect(await alone.wait(timeout: .seconds(60)) == 0, "\(alone.output)")
+                #expect(!alone.output.contains("SPOTQ_RUNPOD_API_KEY=k"))
+                await alone.cleanUp()
+            }
+        }
+    }
+}

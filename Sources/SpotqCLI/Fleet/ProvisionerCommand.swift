@@ -33,15 +33,24 @@ struct ProvisionerCommand: AsyncParsableCommand {
         let amqpURL = try connection.resolvedAMQPURL()
         let configuration = try ProvisionerConfiguration.from(
             settings, amqpURL: amqpURL, targetHoursPerPod: planning.policy.targetHoursPerPod, setupSeconds: planning.gpu.fixedSetupSeconds)
-        let postgres = PostgresClient(configuration: try PostgresConfiguration(url: try connection.resolvedDatabaseURL()), logger: logger)
+        let postgresConfiguration = try PostgresConfiguration(url: try connection.resolvedDatabaseURL())
+        let postgres = PostgresClient(configuration: postgresConfiguration, logger: logger)
         let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq provisioner"), logger: logger)
         let http = try HTTPClient(logger: logger, name: "spotq-provider-api")
         defer { http.shutdown() }
         let provider = RunPodProvider(endpoint: configuration.runPodEndpoint, apiKey: configuration.runPodAPIKey, http: http, logger: logger)
         let demand = LatestDemand(logger: logger)
         let provisioner = Provisioner(configuration: configuration, provider: provider, pods: PodStore(client: postgres), demand: demand, amqp: amqp, logger: logger)
+        var lock: PostgresConnection?
         do {
             try await ServerStartup.checkSchema(postgres)
+            lock = try await ProvisionerLock.tryTake(postgresConfiguration, logger: logger)
+            while lock == nil {
+                if once { throw ValidationError("another spotq provisioner is running (it holds the provisioner lock in PostgreSQL); one at a time") }
+                logger.warning("provisioner: another provisioner holds the lock; waiting (one at a time, or they would rent the same pods twice)")
+                try await Task.sleep(for: .seconds(15))
+                lock = try await ProvisionerLock.tryTake(postgresConfiguration, logger: logger)
+            }
             try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
             logger.info("provisioner: starting", metadata: [
                 "api": "\(configuration.runPodEndpoint)", "max_pods": "\(configuration.fleet.limits.maxPods)",
@@ -57,10 +66,12 @@ struct ProvisionerCommand: AsyncParsableCommand {
             }
             logger.info("provisioner: stopped")
         } catch {
+            await lock?.close()
             await amqp.close()
             await postgres.shutdown()
             throw error
         }
+        await lock?.close()
         await amqp.close()
         await postgres.shutdown()
     }
