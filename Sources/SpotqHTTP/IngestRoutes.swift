@@ -13,12 +13,14 @@ public struct IngestRoutes: Sendable {
     public let results: ResultStore
     public let limits: IngestLimits
     public let logger: Logger
+    public let metrics: SpotqMetrics?
 
-    public init(postgres: PostgresClient, results: ResultStore, limits: IngestLimits, logger: Logger) {
+    public init(postgres: PostgresClient, results: ResultStore, limits: IngestLimits, logger: Logger, metrics: SpotqMetrics? = nil) {
         self.postgres = postgres
         self.results = results
         self.limits = limits
         self.logger = logger
+        self.metrics = metrics
     }
 
     public func register(on router: Router<BasicRequestContext>) {
@@ -26,7 +28,9 @@ public struct IngestRoutes: Sendable {
             await respond { try await manifest(request, context) }
         }
         router.post("/v1/batches/:id/results") { request, context in
-            await respond { try await upload(request, context) }
+            let response = await respond { try await upload(request, context) }
+            metrics?.upload(Self.outcome(response.status.code))
+            return response
         }
         router.get("/v1/batches/:id/progress") { request, context in
             await respond { try await progress(request, context) }
@@ -104,6 +108,16 @@ public struct IngestRoutes: Sendable {
         } catch {
             logger.error("ingest: failed", metadata: ["error": "\(error)"])
             return Self.json(.internalServerError, Self.errorJSON("internal error; try again later"))
+        }
+    }
+
+    /// An upload's answer as the metrics count it.
+    static func outcome(_ status: Int) -> String {
+        switch status {
+        case 201: "stored"
+        case 200: "duplicate"
+        case 400..<500: "refused"
+        default: "error"
         }
     }
 

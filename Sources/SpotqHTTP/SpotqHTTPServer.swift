@@ -7,14 +7,17 @@ import SpotqIngest
 public enum SpotqHTTPServer {
     public static func makeApplication(
         configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger,
+        queues: SpotqMetrics.QueueProbe? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
+        let metrics = SpotqMetrics(postgres: postgres, queues: queues, logger: logger)
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
         let results = ResultStore(postgres: postgres, storageDirectory: configuration.storageDirectory, logger: logger)
         let removed = results.removeStaleIncoming()
         if removed > 0 { logger.info("ingest: removed \(removed) partial files left by an earlier run") }
-        IngestRoutes(postgres: postgres, results: results, limits: configuration.limits, logger: logger).register(on: router)
+        IngestRoutes(postgres: postgres, results: results, limits: configuration.limits, logger: logger, metrics: metrics).register(on: router)
+        metrics.register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spotq"),

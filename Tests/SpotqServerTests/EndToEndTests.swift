@@ -15,6 +15,7 @@ struct FleetWorld: Sendable {
     let root: URL
     let apiURL: String
     let apiKey: String
+    let serverURL: String
     var processes: [(String, ChildProcess)] = []
 
     static let models: [(String, AssetKind, Int64)] = [
@@ -40,7 +41,7 @@ struct FleetWorld: Sendable {
             let (apiPort, modelsPort, httpPort) = (try FreePort.find(), try FreePort.find(), try FreePort.find())
             let apiKey = "e2e-" + UUID().uuidString
             let secret = String(repeating: "e", count: 48)
-            var world = FleetWorld(fixture: fixture, root: root, apiURL: "http://127.0.0.1:\(apiPort)", apiKey: apiKey)
+            var world = FleetWorld(fixture: fixture, root: root, apiURL: "http://127.0.0.1:\(apiPort)", apiKey: apiKey, serverURL: "http://127.0.0.1:\(httpPort)")
             let spotq = try ChildProcess.spotqBinary()
             let base: [String: String] = ["SPOTQ_DATABASE_URL": fixture.database.url, "SPOTQ_AMQP_URL": fixture.amqp.configuration.url, "SPOTQ_LOG_LEVEL": "info"]
             let assetArguments = models.flatMap { ["--asset", "\($0.0):\($0.1.rawValue):\($0.2)"] }
@@ -162,6 +163,17 @@ struct EndToEndTests {
             #expect(doneInBatches == images)
             let queues = try Shell.capture(try ChildProcess.spotqBinary(), ["queues", "--json", "--sample", "0.2", "--log-level", "error", "--database-url", url, "--amqp-url", world.fixture.amqp.configuration.url])
             #expect(queues.exitCode == 0 && queues.output.contains("\"spotq.dead\""), "\(queues.output)")
+            // And so does /metrics, for Prometheus.
+            let metrics = try Shell.capture("/usr/bin/curl", ["-fsS", world.serverURL + "/metrics"]).output
+            #expect(metrics.contains("spotq_items{status=\"done\"} \(images)"), "\(metrics)")
+            #expect(metrics.contains("spotq_images_stored \(images)"))
+            #expect(metrics.contains("spotq_queue_ready{queue=\"spotq.dead\"} 0"))
+            let stored = metrics.firstMatch(of: /spotq_uploads_total\{outcome="stored"\} (\d+)/).flatMap { Int($0.1) }
+            #expect(stored == images)
+            let interruptions = metrics.firstMatch(of: /spotq_interruptions (\d+)/).flatMap { Int($0.1) }
+            #expect((interruptions ?? 0) >= 2)
+            let bytes = metrics.firstMatch(of: /spotq_model_download_bytes ([0-9.e+]+)/).flatMap { Double($0.1) }
+            #expect((bytes ?? 0) > 0)
             print("end to end: \(images) images, devcloud \(summary), pods \(try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id IS NOT NULL"))")
         }
     }

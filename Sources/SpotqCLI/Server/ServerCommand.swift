@@ -59,7 +59,8 @@ struct ServerCommand: AsyncParsableCommand {
                 services.append(EnqueueConsumer(configuration: enqueueConfiguration, amqp: amqp, store: store, logger: logger))
             }
             if components.contains(.http) {
-                services.append(SpotqHTTPServer.makeApplication(configuration: httpConfiguration, postgres: postgres, logger: logger))
+                let probe = needsBroker ? SpotqMetrics.QueueProbe { await QueueProbe.depths(amqp: amqp, postgres: postgres) } : nil
+                services.append(SpotqHTTPServer.makeApplication(configuration: httpConfiguration, postgres: postgres, logger: logger, queues: probe))
             }
             if components.contains(.events) {
                 services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), logger: logger))
@@ -127,5 +128,28 @@ enum ServerStartup {
                 try await Task.sleep(for: RetryBackoff().delay(afterFailures: failures))
             }
         }
+    }
+}
+
+/// Queue depths for `/metrics`: spotq's standard queues and the unfinished batches' queues.
+enum QueueProbe {
+    static func depths(amqp: AMQPClient, postgres: PostgresClient) async -> [SpotqMetrics.QueueDepth] {
+        let remaining = (try? await DemandStore(client: postgres).remaining()) ?? []
+        let names = [BrokerNames.enqueueQueue, BrokerNames.eventsRecorderQueue, BrokerNames.demandQueue, BrokerNames.deadLetterQueue]
+            + remaining.map { BrokerNames.batchQueue($0.batchID) }
+        guard let connection = try? await amqp.connection() else { return [] }
+        var depths: [SpotqMetrics.QueueDepth] = []
+        for name in names {
+            // A queue not declared yet closes its channel: one channel per queue.
+            guard let channel = try? await connection.openChannel() else { continue }
+            if let info = try? await channel.declareQueuePassive(name) {
+                let batch = remaining.first { BrokerNames.batchQueue($0.batchID) == name }
+                depths.append(SpotqMetrics.QueueDepth(
+                    queue: name, ready: info.messageCount, consumers: info.consumerCount,
+                    unacknowledged: batch.map { DemandSnapshot.unacknowledged(remainingItems: $0.remainingItems, ready: info.messageCount) }))
+            }
+            try? await channel.close()
+        }
+        return depths
     }
 }
