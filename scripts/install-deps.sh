@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages spotq needs to build and test, and nothing else:
 #   build:   pkg-config, libpq-dev, librabbitmq-dev, libcurl4-openssl-dev
 #   servers: postgresql-15 (+ client tools), rabbitmq-server (3.10, with Erlang)
-#   tests:   openssl, python3 + python3-venv (scripts/install-python-clients.sh adds pika)
+#   tests:   openssl, python3 + python3-venv (scripts/install-python-clients.sh adds pika
+#            and websocket-client), chromium (the dashboard test drives it headless),
+#            docker-compose (validates compose/ with `docker-compose config`; no engine needed)
 #
 # Idempotent and fast when everything is present: it asks dpkg first and only
 # runs `apt-get update` + `apt-get install` (once) when something is missing, so
@@ -28,6 +30,8 @@ packages=(
     openssl          # the CurlClient TLS test makes a throwaway certificate
     python3          # the tests' non-Swift clients (pika, from PyPI, in .spotq/venv)
     python3-venv
+    chromium         # the dashboard test: a real headless browser
+    docker-compose   # `docker-compose config` checks compose/docker-compose.yml
 )
 
 is_installed() {

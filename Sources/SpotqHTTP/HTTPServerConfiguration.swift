@@ -7,6 +7,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var port = 8080
     public var storageDirectory = URL(fileURLWithPath: "spotq-images")
     public var limits = IngestLimits()
+    /// Guards the dashboard's data and actions (`SPOTQ_ADMIN_TOKEN`); nil: the dashboard
+    /// answers 503 and says how to set it.
+    public var adminToken: String?
 
     public init() {}
 
@@ -25,6 +28,10 @@ public struct HTTPServerConfiguration: Sendable {
         configuration.limits.maxBodyBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_BYTES", default: configuration.limits.maxBodyBytes, range: 1_024...(4 << 30))
         configuration.limits.maxFileBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_FILE_BYTES", default: configuration.limits.maxFileBytes, range: 1_024...(4 << 30))
         configuration.limits.maxFiles = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_FILES", default: configuration.limits.maxFiles, range: 1...1_000)
+        if let token = settings.string(nil, env: "SPOTQ_ADMIN_TOKEN") {
+            guard token.count >= 32 else { throw ConfigurationError(message: "SPOTQ_ADMIN_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)") }
+            configuration.adminToken = token
+        }
         return configuration
     }
 }

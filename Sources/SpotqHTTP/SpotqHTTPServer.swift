@@ -8,6 +8,7 @@ public enum SpotqHTTPServer {
     public static func makeApplication(
         configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger,
         queues: SpotqMetrics.QueueProbe? = nil,
+        replay: OpsRoutes.Replay? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let metrics = SpotqMetrics(postgres: postgres, queues: queues, logger: logger)
@@ -18,6 +19,7 @@ public enum SpotqHTTPServer {
         if removed > 0 { logger.info("ingest: removed \(removed) partial files left by an earlier run") }
         IngestRoutes(postgres: postgres, results: results, limits: configuration.limits, logger: logger, metrics: metrics).register(on: router)
         metrics.register(on: router)
+        OpsRoutes(postgres: postgres, adminToken: configuration.adminToken, replay: replay, logger: logger).register(on: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spotq"),

@@ -47,3 +47,28 @@ public struct DemandStore: Sendable {
         return try rows.map { DemandSnapshot.CheckpointDemand(checkpoint: try $0.decode(String.self, at: 0), items: Int(try $0.decode(Int64.self, at: 1))) }
     }
 }
+
+extension DemandStore {
+    /// Records a snapshot's work queues (and their sum as queue `all`) and drops samples
+    /// older than seven days.
+    public func recordSamples(_ snapshot: DemandSnapshot) async throws {
+        var queues = snapshot.batches.map { ("spotq.batch.\($0.batchID)", $0.ready, $0.unacknowledged) }
+        queues.append(("all", snapshot.batches.reduce(0) { $0 + $1.ready }, snapshot.batches.reduce(0) { $0 + $1.unacknowledged }))
+        try await client.withTransaction { connection in
+            for (queue, ready, unacknowledged) in queues {
+                try await connection.query("""
+                    INSERT INTO queue_samples (taken_at, queue, ready, unacknowledged) VALUES (\(snapshot.takenAt), \(queue), \(ready), \(unacknowledged))
+                    ON CONFLICT DO NOTHING
+                    """)
+            }
+            try await connection.query("DELETE FROM queue_samples WHERE taken_at < now() - interval '7 days'")
+        }
+    }
+
+    /// Samples of queue `queue` since `since`, oldest first.
+    public func samples(queue: String = "all", since: Date) async throws -> [(takenAt: Date, ready: Int, unacknowledged: Int)] {
+        try await client.query("SELECT taken_at, ready, unacknowledged FROM queue_samples WHERE queue = \(queue) AND taken_at >= \(since) ORDER BY taken_at").map {
+            (try $0.decode(Date.self, at: 0), Int(try $0.decode(Int32.self, at: 1)), Int(try $0.decode(Int32.self, at: 2)))
+        }
+    }
+}

@@ -60,7 +60,12 @@ struct ServerCommand: AsyncParsableCommand {
             }
             if components.contains(.http) {
                 let probe = needsBroker ? SpotqMetrics.QueueProbe { await QueueProbe.depths(amqp: amqp, postgres: postgres) } : nil
-                services.append(SpotqHTTPServer.makeApplication(configuration: httpConfiguration, postgres: postgres, logger: logger, queues: probe))
+                let replayer = DeadLetterReplayer(amqp: amqp, store: DeadLetterStore(client: postgres))
+                let replay = needsBroker ? OpsRoutes.Replay { id in
+                    guard let entry = try await replayer.store.entry(id) else { throw DeadLetterReplayer.Failure(description: "no dead letter \(id)") }
+                    try await replayer.replay(entry)
+                } : nil
+                services.append(SpotqHTTPServer.makeApplication(configuration: httpConfiguration, postgres: postgres, logger: logger, queues: probe, replay: replay))
             }
             if components.contains(.events) {
                 services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), logger: logger))

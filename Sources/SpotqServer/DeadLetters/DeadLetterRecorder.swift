@@ -85,6 +85,7 @@ public struct DeadLetterReplayer: Sendable {
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Replays one entry; throws ``Failure`` saying why not.

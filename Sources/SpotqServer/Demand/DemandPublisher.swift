@@ -64,6 +64,11 @@ public struct DemandPublisher: Service {
                 remainingItems: batch.remainingItems, remainingWorkHours: Double(batch.remainingItems) / imagesPerHour, payloadBytes: batch.payloadBytes))
         }
         let snapshot = DemandSnapshot(takenAt: now, batches: batches, unplanned: unplanned)
+        do {
+            try await store.recordSamples(snapshot)
+        } catch {
+            logger.warning("demand: could not record queue samples", metadata: ["error": "\(error)"])
+        }
         let channel = try await connection.openChannel()
         defer { Task { try? await channel.close() } }
         try await channel.publish(
