@@ -120,7 +120,7 @@ struct DeadLetterTests {
                 }
                 _ = try await channel.publishBatch(messages)
             }
-            try await fixture.eventually("all 300 recorded") { try await store.list().count == 300 }
+            try await fixture.eventually("all 300 recorded", timeout: .seconds(90)) { try await store.list().count == 300 }
             let spotq = try ChildProcess.spotqBinary()
             let url = fixture.database.url
             let listed = try Shell.capture(spotq, ["dlq", "list", "--reason", "404", "--json", "--log-level", "error", "--database-url", url])

@@ -310,7 +310,7 @@ struct WorkerFaultTests {
             worker.signal(SIGTERM)
             // Nothing stays with the gone pod: all six are ready again, none dead-lettered, before
             // RunPod's SIGKILL (5 s): the prefetched one at once, the interrupted image at the grace.
-            try await world.fixture.eventually("all deliveries back in the queue", timeout: .seconds(10)) { try await world.queueDepths() == (6, 0) }
+            try await world.fixture.eventually("all deliveries back in the queue", timeout: .seconds(30)) { try await world.queueDepths() == (6, 0) }
             let requeued = ContinuousClock.now - signalled
             let status = await worker.wait(timeout: .seconds(10))
             let exited = ContinuousClock.now - signalled
