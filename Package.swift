@@ -44,6 +44,7 @@ let package = Package(
 
         // MARK: Thin clients, one per C library.
         .target(name: "DedicatedThread", swiftSettings: swiftSettings),
+        .target(name: "ProcessLauncher", swiftSettings: swiftSettings),
         .target(
             name: "PostgresClient",
             dependencies: [
@@ -125,6 +126,7 @@ let package = Package(
         .target(
             name: "SpotqDevcloud",
             dependencies: [
+                "ProcessLauncher",
                 "SpotqCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -176,6 +178,7 @@ let package = Package(
         .target(
             name: "SpotqTestSupport",
             dependencies: [
+                "ProcessLauncher",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

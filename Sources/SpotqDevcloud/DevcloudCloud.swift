@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ProcessLauncher
 import SpotqCore
 
 /// `spotq devcloud`'s cloud: the RunPod GraphQL calls spotq makes (`POST /graphql`, either
@@ -67,7 +68,7 @@ public actor DevcloudCloud {
         let volumeGB: Int
         let brokenGPU: Bool
         let neverStarts: Bool
-        var worker: PodProcess?
+        var worker: LaunchedProcess?
         var comfy: Task<Void, any Error>?
         var reclaims = 0
 
@@ -311,9 +312,9 @@ public actor DevcloudCloud {
         environment["SPOTQ_GPU_CHECK"] = pod.brokenGPU
             ? "echo 'RuntimeError: CUDA error: no CUDA-capable device is detected (devcloud)' >&2; exit 1" : "true"
         do {
-            pod.worker = try PodProcess(
+            pod.worker = try LaunchedProcess(
                 executable: configuration.spotqExecutable, arguments: ["worker"], environment: environment,
-                logPath: folder.appendingPathComponent("worker.log").path)
+                outputPath: folder.appendingPathComponent("worker.log").path)
             pod.runtimeSince = Date()
             logger.info("devcloud: pod \(pod.id) is up", metadata: ["comfy_port": "\(comfyPort)", "pid": "\(pod.worker!.pid)"])
         } catch {

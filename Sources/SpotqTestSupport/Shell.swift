@@ -1,12 +1,8 @@
 import Foundation
+import ProcessLauncher
 
-/// Runs the project's own scripts and tools from tests.
-///
-/// Uses posix_spawn and waitpid directly rather than Foundation's `Process`: a child
-/// spawned from a Swift concurrency thread inherits that thread's signal mask (SIGTERM,
-/// SIGINT and others blocked), and Foundation's exit monitoring was seen to leave the
-/// child unreaped. Here the child gets an empty mask and default handlers, and its
-/// output goes to a file, so a daemon it starts cannot hold a pipe open.
+/// Runs the project's own scripts and tools from tests (through ``LaunchedProcess``: an
+/// empty signal mask, default handlers, output in a file).
 public enum Shell {
     /// Runs `executable` with `arguments`, waits, and throws with its output if it fails.
     @discardableResult
@@ -25,37 +21,14 @@ public enum Shell {
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("spotq-shell-\(UUID().uuidString).log").path
         defer { unlink(outputPath) }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid = pid_t()
-        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
-        guard spawned == 0 else {
-            throw TestEnvironmentError(description: "could not start \(executable): \(String(cString: strerror(spawned)))")
+        let process: LaunchedProcess
+        do {
+            process = try LaunchedProcess(executable: executable, arguments: arguments, environment: ProcessInfo.processInfo.environment, outputPath: outputPath, truncate: true)
+        } catch {
+            throw TestEnvironmentError(description: "\(error)")
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = status & 0x7f == 0
-        return (exited ? (status >> 8) & 0xff : -1, output)
+        let exitCode = process.waitBlocking()
+        return (exitCode, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }
 

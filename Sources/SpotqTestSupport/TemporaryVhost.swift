@@ -18,10 +18,10 @@ public enum TemporaryVhost {
             try Shell.run(ctl, ["-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"])
             components.percentEncodedPath = "/" + vhost
             let result = try await body(components.string ?? base)
-            try? Shell.run(ctl, ["-q", "delete_vhost", vhost])
+            _ = try? Shell.run(ctl, ["-q", "delete_vhost", vhost])
             return result
         } catch {
-            try? Shell.run(ctl, ["-q", "delete_vhost", vhost])
+            _ = try? Shell.run(ctl, ["-q", "delete_vhost", vhost])
             throw error
         }
     }

@@ -28,27 +28,8 @@ public struct DeadLetterRecorder: Service {
 
     /// Runs until the task is cancelled.
     public func recordForever() async throws {
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                let channel = try await amqp.connection().openChannel()
-                do {
-                    try await channel.qos(prefetchCount: 50)
-                    failures = 0
-                    for try await delivery in try await channel.consume(queue: queue) { try await record(delivery) }
-                    try? await channel.close()
-                } catch {
-                    try? await channel.close()
-                    throw error
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isCancelled { return }
-                failures += 1
-                logger.warning("dead letters: consumer stopped; starting again", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: retryBackoff.delay(afterFailures: failures))
-            }
+        try await ConsumerLoop.run(amqp: amqp, queue: queue, prefetch: 50, backoff: retryBackoff, logger: logger, name: "dead letters") { delivery, _ in
+            try await record(delivery)
         }
     }
 

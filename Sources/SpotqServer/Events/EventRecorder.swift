@@ -31,29 +31,8 @@ public struct EventRecorder: Service {
 
     /// Runs until the task is cancelled.
     public func recordForever() async throws {
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                let connection = try await amqp.connection()
-                let channel = try await connection.openChannel()
-                do {
-                    try await channel.qos(prefetchCount: 50)
-                    let consumer = try await channel.consume(queue: queue)
-                    failures = 0
-                    for try await delivery in consumer { try await handle(delivery, on: channel) }
-                    try? await channel.close()
-                } catch {
-                    try? await channel.close()
-                    throw error
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isCancelled { return }
-                failures += 1
-                logger.warning("events: consumer stopped; starting again", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: retryBackoff.delay(afterFailures: failures))
-            }
+        try await ConsumerLoop.run(amqp: amqp, queue: queue, prefetch: 50, backoff: retryBackoff, logger: logger, name: "events") { delivery, channel in
+            try await handle(delivery, on: channel)
         }
     }
 
