@@ -2,42 +2,11 @@ import AMQPClient
 import Foundation
 import SpotqCore
 
-/// What `spotq.dead` holds about one message, read from its headers: spotq's own
-/// (`x-spotq-reason`, `x-spotq-origin-*`) when spotq dead-lettered it, else the broker's
-/// `x-death` (delivery limit reached, rejected, expired).
-public struct DeadLetterRecord: Sendable, Equatable {
-    public var reason: String
-    public var originExchange: String?
-    public var originRoutingKey: String?
-    public var originQueue: String?
-    public var deathCount: Int
-    public var deadLetteredAt: Date
-    public var messageID: String?
-    public var contentType: String?
-    /// The message's headers as JSON (for `spotq dlq show`).
-    public var headersJSON: String
-    /// Its other properties as JSON, kept for a replay.
-    public var propertiesJSON: String
-    public var body: [UInt8]
-
-    public init(
-        reason: String, originExchange: String?, originRoutingKey: String?, originQueue: String?, deathCount: Int, deadLetteredAt: Date,
-        messageID: String?, contentType: String?, headersJSON: String, propertiesJSON: String = "{}", body: [UInt8]
-    ) {
-        self.propertiesJSON = propertiesJSON
-        self.reason = reason
-        self.originExchange = originExchange
-        self.originRoutingKey = originRoutingKey
-        self.originQueue = originQueue
-        self.deathCount = deathCount
-        self.deadLetteredAt = deadLetteredAt
-        self.messageID = messageID
-        self.contentType = contentType
-        self.headersJSON = headersJSON
-        self.body = body
-    }
-
-    public static func from(body: [UInt8], properties: AMQPMessageProperties, now: Date = Date()) -> DeadLetterRecord {
+/// Reading a dead letter from `spotq.dead`: spotq's own headers (`x-spotq-reason`,
+/// `x-spotq-origin-*`) when spotq dead-lettered it, else the broker's `x-death` (delivery
+/// limit reached, rejected, expired); and building its replay.
+public enum DeadLetterRecord {
+    public static func from(body: [UInt8], properties: AMQPMessageProperties, now: Date = Date()) -> DeadLetterContent {
         let headers = properties.headers ?? AMQPTable()
         // The broker's most recent death is first in x-death.
         let death = headers["x-death"]?.arrayValue?.first?.tableValue
@@ -50,7 +19,7 @@ public struct DeadLetterRecord: Sendable, Equatable {
         } else if case .timestamp(let time)? = death?["time"] {
             at = time
         }
-        return DeadLetterRecord(
+        return DeadLetterContent(
             reason: reason,
             originExchange: headers[BrokerNames.originExchangeHeader]?.stringValue ?? death?["exchange"]?.stringValue,
             originRoutingKey: headers[BrokerNames.originRoutingKeyHeader]?.stringValue ?? routingKeys?.first,

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import SpotqCore
 
 /// `dead_letters`: every message that reached `spotq.dead`.
 public struct DeadLetterStore: Sendable {
@@ -36,37 +37,8 @@ public struct DeadLetterStore: Sendable {
         }
     }
 
-    public struct NewEntry: Sendable {
-        public var reason: String
-        public var originExchange: String?
-        public var originRoutingKey: String?
-        public var originQueue: String?
-        public var deathCount: Int
-        public var deadLetteredAt: Date
-        public var messageID: String?
-        public var contentType: String?
-        public var headersJSON: String
-        public var propertiesJSON: String
-        public var body: [UInt8]
-
-        public init(reason: String, originExchange: String?, originRoutingKey: String?, originQueue: String?, deathCount: Int, deadLetteredAt: Date,
-                    messageID: String?, contentType: String?, headersJSON: String, propertiesJSON: String, body: [UInt8]) {
-            self.reason = reason
-            self.originExchange = originExchange
-            self.originRoutingKey = originRoutingKey
-            self.originQueue = originQueue
-            self.deathCount = deathCount
-            self.deadLetteredAt = deadLetteredAt
-            self.messageID = messageID
-            self.contentType = contentType
-            self.headersJSON = headersJSON
-            self.propertiesJSON = propertiesJSON
-            self.body = body
-        }
-    }
-
     @discardableResult
-    public func record(_ entry: NewEntry) async throws -> Int64 {
+    public func record(_ entry: DeadLetterContent) async throws -> Int64 {
         let rows = try await client.query("""
             INSERT INTO dead_letters (reason, origin_exchange, origin_routing_key, origin_queue, death_count, dead_lettered_at, message_id,
                                       content_type, headers, properties, body)

@@ -35,14 +35,10 @@ public struct DeadLetterRecorder: Service {
 
     func record(_ delivery: AMQPDelivery) async throws {
         let record = DeadLetterRecord.from(body: delivery.body, properties: delivery.properties)
-        let entry = DeadLetterStore.NewEntry(
-            reason: record.reason, originExchange: record.originExchange, originRoutingKey: record.originRoutingKey, originQueue: record.originQueue,
-            deathCount: record.deathCount, deadLetteredAt: record.deadLetteredAt, messageID: record.messageID, contentType: record.contentType,
-            headersJSON: record.headersJSON, propertiesJSON: record.propertiesJSON, body: record.body)
         var failures = 0
         while true {
             do {
-                let id = try await store.record(entry)
+                let id = try await store.record(record)
                 logger.info("dead letters: recorded", metadata: ["id": "\(id)", "reason": "\(record.reason.prefix(200))", "origin": "\(record.originQueue ?? "?")"])
                 return try await delivery.ack()
             } catch let error as PostgresError {
