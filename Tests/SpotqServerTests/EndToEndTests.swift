@@ -123,10 +123,10 @@ struct EndToEndTests {
     @Test func withRandomReclaimsAndKills_everyImageIsDoneExactlyOnce_andThePodsAreReleased() async throws {
         let images = 90
         try await FleetWorld.with(images: images, devcloudArguments: [
-            "--gpu-failure-rate", "0", "--break-gpu", "2", "--reclaim-every", "2.5", "--reclaim-grace", "2", "--min-bid", "0.13", "--seed", "7",
+            "--gpu-failure-rate", "0", "--break-gpu", "2", "--reclaim-every", "4", "--reclaim-grace", "2", "--min-bid", "0.13", "--seed", "7",
         ]) { world in
-            // Besides devcloud's random ones: a reclaim (SIGTERM, SIGKILL 2 s later) and a hard kill.
-            try await world.untilSettled(images, timeout: .seconds(240), inject: [(20, "/devcloud/reclaim-one"), (45, "/devcloud/reclaim-one?hard=true")])
+            // Besides devcloud's random ones: a hard kill early, then a reclaim (SIGTERM, SIGKILL 2 s later).
+            try await world.untilSettled(images, timeout: .seconds(240), inject: [(10, "/devcloud/reclaim-one?hard=true"), (40, "/devcloud/reclaim-one")])
             #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == images)
             #expect(try await world.count("SELECT count(*) FROM image_generation_files") == images)
             #expect(try await world.count("SELECT count(*) FROM (SELECT item_id FROM image_generation_files GROUP BY 1 HAVING count(*) > 1) twice") == 0)
