@@ -20,6 +20,15 @@ public actor Provisioner: Service {
     private(set) var spotUnsupported = false
     /// Last rent failure per batch, so a failing rent is reported once, not every round.
     private var lastRentFailure: [Int64: String] = [:]
+    /// Answers whether this provisioner still holds the one-provisioner lock.
+    public var stillHoldsLock: (@Sendable () async -> Bool)?
+
+    /// The lock went with its connection: another provisioner may have started.
+    public struct LostLock: Error, CustomStringConvertible {
+        public var description: String { "the provisioner lost its PostgreSQL lock (its connection dropped); stopping so that one provisioner at most runs; restart it" }
+    }
+
+    public func setLockCheck(_ check: @escaping @Sendable () async -> Bool) { stillHoldsLock = check }
 
     public init(configuration: ProvisionerConfiguration, provider: any CloudProvider, pods: PodStore, demand: LatestDemand, amqp: AMQPClient?, logger: Logger) {
         self.configuration = configuration
@@ -35,6 +44,7 @@ public actor Provisioner: Service {
         defer { consumer.cancel() }
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                if let check = await self.stillHoldsLock, !(await check()) { throw LostLock() }
                 await self.round(now: Date())
                 // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
                 try? await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))

@@ -316,6 +316,23 @@ struct ProvisionerProcessTests {
                 #expect(await alone.wait(timeout: .seconds(60)) == 0, "\(alone.output)")
                 #expect(!alone.output.contains("SPOTQ_RUNPOD_API_KEY=k"))
                 await alone.cleanUp()
+
+                // A running provisioner whose lock session dies stops rather than run unlocked.
+                var looping = environment
+                looping["SPOTQ_PROVISION_INTERVAL_SECONDS"] = "0.5"
+                let running = try ChildProcess(try ChildProcess.spotqBinary(), ["provisioner"], environment: looping)
+                let admin = PostgresClient(configuration: database, logger: testLogger)
+                try await withTimeout(.seconds(60), "the provisioner's lock") {
+                    while try await admin.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")[0].decode(Int64.self, at: 0) == 0 {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                }
+                try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+                let status = await running.wait(timeout: .seconds(30))
+                #expect(status != nil && status != 0, "\(running.output)")
+                #expect(running.output.contains("lost its PostgreSQL lock"), "\(running.output)")
+                await running.cleanUp()
+                await admin.shutdown()
             }
         }
     }

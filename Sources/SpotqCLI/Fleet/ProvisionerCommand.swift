@@ -52,6 +52,12 @@ struct ProvisionerCommand: AsyncParsableCommand {
                 lock = try await ProvisionerLock.tryTake(postgresConfiguration, logger: logger)
             }
             try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
+            let held = lock!
+            // Asked on the lock's own session: a reconnected session would hold no lock.
+            await provisioner.setLockCheck {
+                let rows = try? await held.query("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)")
+                return (try? rows?.first?.decode(Bool.self, at: 0)) == true
+            }
             logger.info("provisioner: starting", metadata: [
                 "api": "\(configuration.runPodEndpoint)", "max_pods": "\(configuration.fleet.limits.maxPods)",
                 "budget_usd_per_hour": "\(configuration.fleet.limits.budgetUSDPerHour)", "fallback": "\(configuration.fleet.fallback.rawValue)",
