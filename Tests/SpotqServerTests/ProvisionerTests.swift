@@ -322,12 +322,17 @@ struct ProvisionerProcessTests {
                 looping["SPOTQ_PROVISION_INTERVAL_SECONDS"] = "0.5"
                 let running = try ChildProcess(try ChildProcess.spotqBinary(), ["provisioner"], environment: looping)
                 let admin = PostgresClient(configuration: database, logger: testLogger)
+                // Only the provisioner lock of this test's database: other tests share the server.
+                let theLock = """
+                    FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = \(0x7370_6F74) AND objid = \(0x666C_6574)
+                      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    """
                 try await withTimeout(.seconds(60), "the provisioner's lock") {
-                    while try await admin.query("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")[0].decode(Int64.self, at: 0) == 0 {
+                    while try await admin.query(PostgresQuery(sql: "SELECT count(*) " + theLock))[0].decode(Int64.self, at: 0) == 0 {
                         try await Task.sleep(for: .milliseconds(100))
                     }
                 }
-                try await admin.query("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+                try await admin.query(PostgresQuery(sql: "SELECT pg_terminate_backend(pid) " + theLock))
                 let status = await running.wait(timeout: .seconds(30))
                 #expect(status != nil && status != 0, "\(running.output)")
                 #expect(running.output.contains("lost its PostgreSQL lock"), "\(running.output)")
