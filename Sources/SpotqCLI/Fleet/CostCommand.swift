@@ -13,22 +13,8 @@ struct CostCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let logger = try connection.makeLogger(label: "spotq.cost")
-        let postgres = PostgresClient(configuration: try PostgresConfiguration(url: try connection.resolvedDatabaseURL()), logger: logger)
-        let report: CostStore.Report
-        do {
-            report = try await CostStore(client: postgres).report()
-        } catch {
-            await postgres.shutdown()
-            throw error
-        }
-        await postgres.shutdown()
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            return
-        }
+        let report = try await OperatorView.withPostgres(connection) { try await CostStore(client: $0).report() }
+        if json { return try OperatorView.printJSON(report) }
         print(Self.render(report))
     }
 

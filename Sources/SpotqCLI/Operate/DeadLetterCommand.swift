@@ -35,13 +35,6 @@ struct DeadLetterCommand: AsyncParsableCommand {
         return text.count > limit ? String(text.prefix(limit)) + "…" : text
     }
 
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }
-
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Dead letters, oldest first.")
         @OptionGroup var connection: ConnectionOptions
@@ -53,10 +46,7 @@ struct DeadLetterCommand: AsyncParsableCommand {
             let entries = try await DeadLetterCommand.withClients(connection, broker: false) { postgres, _ in
                 try await DeadLetterStore(client: postgres).list(reason: reason, includePurged: includePurged)
             }
-            if json {
-                print(String(decoding: try DeadLetterCommand.encoder.encode(entries), as: UTF8.self))
-                return
-            }
+            if json { return try OperatorView.printJSON(entries) }
             var table = TextTable([("id", .right), ("dead-lettered", .left), ("from queue", .left), ("deaths", .right), ("replays", .right), ("reason", .left), ("body", .left)])
             let formatter = ISO8601DateFormatter()
             for entry in entries {
@@ -79,10 +69,7 @@ struct DeadLetterCommand: AsyncParsableCommand {
             guard let entry = try await DeadLetterCommand.withClients(connection, broker: false, { postgres, _ in try await DeadLetterStore(client: postgres).entry(id) }) else {
                 throw ValidationError("no dead letter \(id)")
             }
-            if json {
-                print(String(decoding: try DeadLetterCommand.encoder.encode(entry), as: UTF8.self))
-                return
-            }
+            if json { return try OperatorView.printJSON(entry) }
             print("""
                 dead letter \(entry.id)\(entry.purgedAt.map { " (purged \($0))" } ?? "")
                 reason:         \(entry.reason)

@@ -2,6 +2,7 @@ import AMQPClient
 import ArgumentParser
 import Foundation
 import PostgresClient
+import SpotqBroker
 import SpotqCore
 import SpotqStore
 
@@ -141,19 +142,9 @@ struct QueuesCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = try connection.makeLogger(label: "spotq.ops")
         let remaining = try await OperatorView.withPostgres(connection) { try await DemandStore(client: $0).remaining() }
-        let names = [BrokerNames.enqueueQueue, BrokerNames.eventsRecorderQueue, BrokerNames.demandQueue, BrokerNames.deadLetterQueue]
-            + remaining.map { BrokerNames.batchQueue($0.batchID) }
+        let names = QueueInspector.spotqQueues(batches: remaining.map(\.batchID))
         let amqp = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: try connection.resolvedAMQPURL(), connectionName: "spotq queues"), logger: logger)
-        func look() async -> [String: AMQPQueueInfo] {
-            var infos: [String: AMQPQueueInfo] = [:]
-            for name in names {
-                // A missing queue closes its channel: one channel per look.
-                guard let channel = try? await amqp.openChannel() else { continue }
-                infos[name] = try? await channel.declareQueuePassive(name)
-                try? await channel.close()
-            }
-            return infos
-        }
+        func look() async -> [String: AMQPQueueInfo] { (try? await QueueInspector.look(amqp, at: names)) ?? [:] }
         let first = await look()
         try await Task.sleep(for: .milliseconds(Int64(max(0.1, sample) * 1000)))
         let second = await look()

@@ -140,20 +140,14 @@ enum ServerStartup {
 enum QueueProbe {
     static func depths(amqp: AMQPClient, postgres: PostgresClient) async -> [SpotqMetrics.QueueDepth] {
         let remaining = (try? await DemandStore(client: postgres).remaining()) ?? []
-        let names = [BrokerNames.enqueueQueue, BrokerNames.eventsRecorderQueue, BrokerNames.demandQueue, BrokerNames.deadLetterQueue]
-            + remaining.map { BrokerNames.batchQueue($0.batchID) }
-        guard let connection = try? await amqp.connection() else { return [] }
-        var depths: [SpotqMetrics.QueueDepth] = []
-        for name in names {
-            // A queue not declared yet closes its channel: one channel per queue.
-            guard let channel = try? await connection.openChannel() else { continue }
-            if let info = try? await channel.declareQueuePassive(name) {
-                let batch = remaining.first { BrokerNames.batchQueue($0.batchID) == name }
-                depths.append(SpotqMetrics.QueueDepth(
-                    queue: name, ready: info.messageCount, consumers: info.consumerCount,
-                    unacknowledged: batch.map { DemandSnapshot.unacknowledged(remainingItems: $0.remainingItems, ready: info.messageCount) }))
-            }
-            try? await channel.close()
+        let names = QueueInspector.spotqQueues(batches: remaining.map(\.batchID))
+        guard let connection = try? await amqp.connection(), let infos = try? await QueueInspector.look(connection, at: names) else { return [] }
+        let depths = names.compactMap { name -> SpotqMetrics.QueueDepth? in
+            guard let info = infos[name] else { return nil }
+            let batch = remaining.first { BrokerNames.batchQueue($0.batchID) == name }
+            return SpotqMetrics.QueueDepth(
+                queue: name, ready: info.messageCount, consumers: info.consumerCount,
+                unacknowledged: batch.map { DemandSnapshot.unacknowledged(remainingItems: $0.remainingItems, ready: info.messageCount) })
         }
         return depths
     }

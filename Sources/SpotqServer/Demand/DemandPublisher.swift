@@ -49,15 +49,11 @@ public struct DemandPublisher: Service {
         let unplanned = try await store.unplanned()
         var batches: [DemandSnapshot.BatchDemand] = []
         let connection = try await amqp.connection()
+        // A batch queue not declared yet (its batch is still being published) counts zero.
+        let infos = try await QueueInspector.look(connection, at: remaining.map { BrokerNames.batchQueue($0.batchID) })
         for batch in remaining {
-            var ready = 0, consumers = 0
-            // A queue not declared yet (batch still being published) closes the channel: count zero.
-            let channel = try await connection.openChannel()
-            if let info = try? await channel.declareQueuePassive(BrokerNames.batchQueue(batch.batchID)) {
-                ready = Int(info.messageCount)
-                consumers = Int(info.consumerCount)
-            }
-            try? await channel.close()
+            let info = infos[BrokerNames.batchQueue(batch.batchID)]
+            let (ready, consumers) = (info?.messageCount ?? 0, info?.consumerCount ?? 0)
             batches.append(DemandSnapshot.BatchDemand(
                 batchID: batch.batchID, ready: ready,
                 unacknowledged: DemandSnapshot.unacknowledged(remainingItems: batch.remainingItems, ready: ready), consumers: consumers,
