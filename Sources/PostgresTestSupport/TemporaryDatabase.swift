@@ -25,3 +25,10 @@ public let testLogger: Logger = {
     logger.logLevel = ProcessInfo.processInfo.environment["SPOTQ_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     return logger
 }()
+
+extension PostgresClient {
+    /// The single number a `SELECT count(*) …` (or any one-bigint query) answers.
+    public func count(_ sql: String) async throws -> Int {
+        Int(try await query(PostgresQuery(sql: sql))[0].decode(Int64.self, at: 0))
+    }
+}

@@ -167,7 +167,7 @@ public struct PodStore: Sendable {
     /// Accrues every live pod's cost up to `now` (``PodCost``): GPU price while the
     /// provider reports it starting or running, volume storage until it is terminated.
     public func accrue(now: Date, only id: Int64? = nil) async throws {
-        let pods = try await live().filter { id == nil || $0.id == id }
+        let pods = if let id { try await pod(id).map { [$0] } ?? [] } else { try await live() }
         for pod in pods {
             let since = pod.accruedUntil ?? pod.requestedAt
             let hours = now.timeIntervalSince(since) / 3600

@@ -24,7 +24,7 @@ struct DeadLetterTests {
     }
 
     func count(_ fixture: EnqueueFixture, _ sql: String) async throws -> Int {
-        Int(try await fixture.postgres.query(PostgresQuery(sql: sql))[0].decode(Int64.self, at: 0))
+        try await fixture.postgres.count(sql)
     }
 
     @Test func spotqsAndTheBrokersDeadLetters_areRecordedWithReasonOriginAndBody_thenAcked() async throws {

@@ -61,7 +61,7 @@ struct ProvisionerWorld: Sendable {
     static let secret = String(repeating: "p", count: 40)
 
     func count(_ sql: String) async throws -> Int {
-        Int(try await postgres.query(PostgresQuery(sql: sql))[0].decode(Int64.self, at: 0))
+        try await postgres.count(sql)
     }
 
     /// Offers a fresh snapshot with `items` left in the batch, then runs one round.

@@ -66,7 +66,7 @@ struct PodWorld: Sendable {
     }
 
     func count(_ sql: String) async throws -> Int {
-        Int(try await fixture.postgres.query(PostgresQuery(sql: sql))[0].decode(Int64.self, at: 0))
+        try await fixture.postgres.count(sql)
     }
 
     func events(_ kind: String) async throws -> Int {
