@@ -79,9 +79,17 @@ def main():
             time.sleep(0.1)
         if not os.path.exists(port_file):
             raise RuntimeError("chromium did not open its DevTools port")
-        with open(port_file) as handle:
-            port = handle.readline().strip()
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        # Chromium may write the port file a moment before it accepts connections.
+        targets = None
+        while targets is None:
+            try:
+                with open(port_file) as handle:
+                    port = handle.readline().strip()
+                targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+            except (OSError, ValueError):
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
         page = Page(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
         page.call("Page.enable")
         page.call("Runtime.enable")
