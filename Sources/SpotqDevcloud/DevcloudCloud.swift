@@ -70,6 +70,7 @@ public actor DevcloudCloud {
         let neverStarts: Bool
         var worker: LaunchedProcess?
         var comfy: Task<Void, any Error>?
+        var comfyServer: DevcloudComfy?
         var reclaims = 0
 
         init(id: String, name: String, gpuType: String, gpuCount: Int, interruptible: Bool, bid: Double?, costPerHour: Double,
@@ -99,6 +100,9 @@ public actor DevcloudCloud {
     public private(set) var reclaimCount = 0
     public private(set) var brokenGPUCount = 0
     public private(set) var killCount = 0
+    public private(set) var crashCount = 0
+    /// Prompts started by the ComfyUI of pods that are gone.
+    private var promptsOfEndedPods = 0
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -131,6 +135,18 @@ public actor DevcloudCloud {
         router.post("/devcloud/reclaim-one") { request, _ in
             let hard = request.uri.queryParameters.get("hard") == "true"
             guard let id = await self.reclaimSomePod(hard: hard) else { return Response(status: .notFound) }
+            return Self.json(.ok, #"{"pod": "\#(id)"}"#)
+        }
+        // SIGKILLs the worker process of one running pod while it is generating an image
+        // (`during=image`) or has a model download under way (`during=download`); the
+        // container stays up, like a worker crashing. 409 when no pod is in that phase now.
+        router.post("/devcloud/crash-worker") { request, _ in
+            guard let phase = request.uri.queryParameters.get("during").flatMap({ WorkerPhase(rawValue: String($0)) }) else {
+                return Self.json(.badRequest, #"{"error": "during must be image or download"}"#)
+            }
+            guard let id = await self.crashWorker(during: phase) else {
+                return Self.json(.conflict, #"{"error": "no pod's worker is in that phase now"}"#)
+            }
             return Self.json(.ok, #"{"pod": "\#(id)"}"#)
         }
         router.get("/devcloud/summary") { _, _ in Self.json(.ok, await self.summaryJSON()) }
@@ -293,6 +309,7 @@ public actor DevcloudCloud {
         var quiet = logger
         quiet.logLevel = .warning
         let comfy = DevcloudComfy(configuration: comfyConfiguration, logger: quiet)
+        pod.comfyServer = comfy
         let (ports, sink) = AsyncStream.makeStream(of: Int.self)
         let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { comfy.register(on: $0) }) { sink.yield($0) }
         pod.comfy = Task { try await app.run() }
@@ -331,6 +348,8 @@ public actor DevcloudCloud {
         let comfy = pod.comfy
         pod.worker = nil
         pod.comfy = nil
+        if let server = pod.comfyServer { promptsOfEndedPods += await server.started }
+        pod.comfyServer = nil
         await worker?.terminate(grace: grace)
         comfy?.cancel()
     }
@@ -344,6 +363,37 @@ public actor DevcloudCloud {
         logger.info("devcloud: \(hard ? "killing" : "reclaiming") pod \(id)")
         await halt(pod, grace: hard ? .zero : .seconds(configuration.reclaimGraceSeconds), reason: "Exited by Runpod: \(Date())")
         return true
+    }
+
+    public enum WorkerPhase: String, Sendable {
+        case image, download
+    }
+
+    /// SIGKILLs the worker of a running pod that is in `phase`; the pod itself keeps running.
+    func crashWorker(during phase: WorkerPhase) async -> String? {
+        for pod in pods.values.sorted(by: { $0.id < $1.id }) where pod.desiredStatus == "RUNNING" {
+            guard let worker = pod.worker, !worker.hasExited else { continue }
+            let inPhase: Bool
+            switch phase {
+            case .image: inPhase = await pod.comfyServer?.isGenerating ?? false
+            case .download: inPhase = Self.hasPartialDownload(folder(pod).appendingPathComponent("workspace"))
+            }
+            guard inPhase else { continue }
+            worker.signal(SIGKILL)
+            crashCount += 1
+            logger.info("devcloud: crashed the worker of pod \(pod.id) during \(phase.rawValue)")
+            return pod.id
+        }
+        return nil
+    }
+
+    /// A model download is under way when a non-empty `.partial` file sits in the workspace.
+    static func hasPartialDownload(_ workspace: URL) -> Bool {
+        guard let files = FileManager.default.enumerator(at: workspace, includingPropertiesForKeys: [.fileSizeKey]) else { return false }
+        for case let file as URL in files where file.lastPathComponent.hasSuffix(".partial") {
+            if ((try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) > 0 { return true }
+        }
+        return false
     }
 
     func reclaimSomePod(hard: Bool) async -> String? {
@@ -406,9 +456,11 @@ public actor DevcloudCloud {
         return #"{"id": "\#(Self.escape(id))", "displayName": "\#(Self.escape(id))", "memoryInGb": 16, "secureCloud": true, "communityCloud": true, "maxGpuCount": \#(configuration.stock), "securePrice": \#(configuration.onDemandPrice), "communityPrice": \#(configuration.onDemandPrice), "secureSpotPrice": \#(spot), "communitySpotPrice": \#(spot), "lowestPrice": {"minimumBidPrice": \#(spot), "uninterruptablePrice": \#(configuration.onDemandPrice), "stockStatus": "\#(stock)", "gpuTypeId": "\#(Self.escape(id))"}}"#
     }
 
-    func summaryJSON() -> String {
+    func summaryJSON() async -> String {
         let running = pods.values.filter { $0.desiredStatus == "RUNNING" }.count
-        return #"{"pods": \#(pods.count), "running": \#(running), "rentals": \#(rentals), "reclaims": \#(reclaimCount), "kills": \#(killCount), "broken_gpus": \#(brokenGPUCount)}"#
+        var prompts = promptsOfEndedPods
+        for pod in pods.values { prompts += await pod.comfyServer?.started ?? 0 }
+        return #"{"pods": \#(pods.count), "running": \#(running), "rentals": \#(rentals), "reclaims": \#(reclaimCount), "kills": \#(killCount), "worker_crashes": \#(crashCount), "broken_gpus": \#(brokenGPUCount), "prompts_started": \#(prompts)}"#
     }
 
     static func escape(_ text: String) -> String {

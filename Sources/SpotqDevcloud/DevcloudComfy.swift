@@ -68,6 +68,9 @@ public actor DevcloudComfy {
 
     public func setSecondsPerImage(_ seconds: Double) { secondsPerImage = seconds }
 
+    /// True while a prompt is executing (the GPU is busy).
+    public var isGenerating: Bool { running != nil }
+
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger

@@ -20,13 +20,9 @@ public actor Provisioner: Service {
     private(set) var spotUnsupported = false
     /// Last rent failure per batch, so a failing rent is reported once, not every round.
     private var lastRentFailure: [Int64: String] = [:]
-    /// Answers whether this provisioner still holds the one-provisioner lock.
+    /// Answers whether this provisioner holds the one-provisioner lock (taking it again after
+    /// losing it, when free). A round runs only while it does.
     public var stillHoldsLock: (@Sendable () async -> Bool)?
-
-    /// The lock went with its connection: another provisioner may have started.
-    public struct LostLock: Error, CustomStringConvertible {
-        public var description: String { "the provisioner lost its PostgreSQL lock (its connection dropped); stopping so that one provisioner at most runs; restart it" }
-    }
 
     public func setLockCheck(_ check: @escaping @Sendable () async -> Bool) { stillHoldsLock = check }
 
@@ -44,8 +40,11 @@ public actor Provisioner: Service {
         defer { consumer.cancel() }
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                if let check = await self.stillHoldsLock, !(await check()) { throw LostLock() }
-                await self.round(now: Date())
+                if let check = await self.stillHoldsLock, !(await check()) {
+                    // Not holding it: another provisioner may be acting; do nothing this round.
+                } else {
+                    await self.round(now: Date())
+                }
                 // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
                 try? await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))
             }

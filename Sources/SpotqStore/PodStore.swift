@@ -229,17 +229,3 @@ extension PodStore {
         return History(interruptionsPerHour: hours > 0 ? interruptions / hours : 0, podHours: hours, imagesPerHourByGPU: rates)
     }
 }
-
-/// One provisioner at a time: two would each rent the pods the demand asks for. The lock is a
-/// PostgreSQL session advisory lock, held by a connection of its own for the provisioner's life.
-public enum ProvisionerLock {
-    static let key: Int64 = 0x73_70_6F_74_66_6C_65_74  // "spotflet"
-
-    /// Takes the lock if it is free; returns the connection holding it, or nil.
-    public static func tryTake(_ configuration: PostgresConfiguration, logger: Logger) async throws -> PostgresConnection? {
-        let connection = try await PostgresConnection.connect(configuration: configuration, logger: logger)
-        if try await connection.query("SELECT pg_try_advisory_lock(\(key))")[0].decode(Bool.self, at: 0) { return connection }
-        await connection.close()
-        return nil
-    }
-}

@@ -27,6 +27,9 @@ public final class ChildProcess: Sendable {
 
     public func signal(_ signal: Int32) { process.signal(signal) }
 
+    /// True once the program has exited (it is reaped then).
+    public var hasExited: Bool { process.hasExited }
+
     /// Waits up to `timeout` for the program to exit; returns its exit code (-1 when a
     /// signal ended it), or nil if it is still running.
     public func wait(timeout: Duration) async -> Int32? { await process.wait(timeout: timeout) }

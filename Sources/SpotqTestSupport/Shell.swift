@@ -37,11 +37,16 @@ public enum Shell {
 /// any outgoing connection of a test running in parallel before the child binds it.
 public enum FreePort {
     public static func find() throws -> Int {
+        try find(consecutive: 1)
+    }
+
+    /// The first of `consecutive` free ports in a row (a RabbitMQ node wants three).
+    public static func find(consecutive: Int) throws -> Int {
         for _ in 0..<200 {
-            let port = Int.random(in: 20_000..<32_000)
-            if canBind(port) { return port }
+            let port = Int.random(in: 20_000..<(32_000 - consecutive))
+            if (port..<port + consecutive).allSatisfy(canBind) { return port }
         }
-        throw TestEnvironmentError(description: "could not find a free port in 20000-31999")
+        throw TestEnvironmentError(description: "could not find \(consecutive) free port(s) in a row in 20000-31999")
     }
 
     static func canBind(_ port: Int) -> Bool {

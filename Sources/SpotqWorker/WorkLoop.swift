@@ -37,9 +37,16 @@ struct WorkLoop: Sendable {
         while true {
             if let reason = await notice.reason { return .terminated(reason) }
             let state = State()
-            let channel = try await amqp.connection().openChannel()
-            try await channel.qos(prefetchCount: UInt16(configuration.prefetch))
-            let consumer = try await channel.consume(queue: queue)
+            let channel: AMQPChannel
+            let consumer: AMQPConsumer
+            do {
+                channel = try await amqp.connection().openChannel()
+                try await channel.qos(prefetchCount: UInt16(configuration.prefetch))
+                consumer = try await channel.consume(queue: queue)
+            } catch {
+                if let finished = try await afterBrokerLoss(error) { return finished }
+                continue
+            }
             // Watchers end the consumer: a termination notice, or the batch being finished.
             let watchers = Task {
                 await withTaskGroup(of: Void.self) { group in
@@ -78,7 +85,11 @@ struct WorkLoop: Sendable {
                 watchers.cancel()
                 try? await channel.close()
                 if await notice.isSet { continue }
-                throw error
+                // The broker requeued whatever this channel held; an image stored meanwhile
+                // whose ack was lost is generated again elsewhere and stored once (ingest is
+                // idempotent).
+                if let finished = try await afterBrokerLoss(error) { return finished }
+                continue
             }
             watchers.cancel()
             _ = await watchers.value
@@ -91,6 +102,18 @@ struct WorkLoop: Sendable {
                 }
             }
         }
+    }
+
+    /// After the broker connection or channel failed: rethrows what reconnecting cannot fix,
+    /// returns `.batchFinished` when the server says no work is left (the batch queue may be
+    /// gone), else nil to reconnect. `AMQPClient` spaces the reconnect attempts.
+    func afterBrokerLoss(_ error: any Error) async throws -> Outcome? {
+        if error is CancellationError { throw error }
+        if let amqp = error as? AMQPError, [.authenticationFailed, .invalidURL, .closed, .invalidArgument].contains(amqp.code) { throw error }
+        logger.warning("worker: lost the broker; reconnecting", metadata: ["error": "\(error)"])
+        if await api.remaining() == 0 { return .batchFinished }
+        try await Task.sleep(for: .milliseconds(200))
+        return nil
     }
 
     /// Handles one delivery. Returns the models it waited for in vain (the delivery was

@@ -74,9 +74,8 @@ public struct Worker: Sendable {
     }
 
     func run(clients: Clients, amqp: AMQPClient, notice: TerminationNotice) async throws -> Exit {
-        let eventsChannel = try await amqp.connection().openChannel()
         let events = EventPublisher(
-            channel: eventsChannel, exchange: configuration.eventsExchange, batchID: configuration.batchID,
+            amqp: amqp, exchange: configuration.eventsExchange, batchID: configuration.batchID,
             pod: SpotqEvent.Pod(provider: configuration.provider, id: configuration.podID), logger: logger)
         await events.state("starting")
         // Signs of life for the provisioner, whatever the worker is busy with.

@@ -39,7 +39,9 @@ public struct WorkerConfiguration: Sendable {
     public var generationTimeout: Duration = .seconds(1800)
     /// Each upload attempt's limit; attempts go on while the pod lives.
     public var uploadAttemptTimeout: Duration = .seconds(120)
-    public var uploadBackoff = RetryBackoff(initial: .milliseconds(500), maximum: .seconds(30))
+    /// Capped at 5 s: a pod waiting to upload holds its GPU idle, so it notices the server's
+    /// return within seconds; a connection attempt every 5 s per pod costs the server nothing.
+    public var uploadBackoff = RetryBackoff(initial: .milliseconds(500), maximum: .seconds(5))
     /// Where events go; only `spotq bench worker` changes it, to keep its events out of the
     /// operator's records.
     public var eventsExchange = BrokerNames.eventsExchange

@@ -317,9 +317,11 @@ struct ProvisionerProcessTests {
                 #expect(!alone.output.contains("SPOTQ_RUNPOD_API_KEY=k"))
                 await alone.cleanUp()
 
-                // A running provisioner whose lock session dies stops rather than run unlocked.
+                // A running provisioner whose lock session dies (a database restart) never runs
+                // beside another one that took the lock meanwhile, and takes it back when free.
                 var looping = environment
                 looping["SPOTQ_PROVISION_INTERVAL_SECONDS"] = "0.5"
+                looping["SPOTQ_LOG_LEVEL"] = "info"
                 let running = try ChildProcess(try ChildProcess.spotqBinary(), ["provisioner"], environment: looping)
                 let admin = PostgresClient(configuration: database, logger: testLogger)
                 // Only the provisioner lock of this test's database: other tests share the server.
@@ -327,15 +329,30 @@ struct ProvisionerProcessTests {
                     FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = \(0x7370_6F74) AND objid = \(0x666C_6574)
                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     """
+                @Sendable func lockHolders() async throws -> Int64 { try await admin.query(PostgresQuery(sql: "SELECT count(*) " + theLock))[0].decode(Int64.self, at: 0) }
                 try await withTimeout(.seconds(60), "the provisioner's lock") {
-                    while try await admin.query(PostgresQuery(sql: "SELECT count(*) " + theLock))[0].decode(Int64.self, at: 0) == 0 {
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
+                    while try await lockHolders() == 0 { try await Task.sleep(for: .milliseconds(100)) }
                 }
+                // Another session queues for the lock, then the provisioner's session is killed:
+                // the queued one gets it first.
+                let rival = try await PostgresConnection.connect(configuration: database, logger: testLogger)
+                let rivalTakes = Task { try await rival.query("SELECT pg_advisory_lock(\(Int64(0x7370_6F74_666C_6574)))") }
+                try await Task.sleep(for: .milliseconds(300))
                 try await admin.query(PostgresQuery(sql: "SELECT pg_terminate_backend(pid) " + theLock))
-                let status = await running.wait(timeout: .seconds(30))
-                #expect(status != nil && status != 0, "\(running.output)")
+                _ = try await rivalTakes.value
+                try await withTimeout(.seconds(30), "the provisioner standing by") {
+                    while !running.output.contains("standing by") { try await Task.sleep(for: .milliseconds(100)) }
+                }
                 #expect(running.output.contains("lost its PostgreSQL lock"), "\(running.output)")
+                #expect(await running.wait(timeout: .zero) == nil, "it keeps running: \(running.output)")
+                #expect(try await lockHolders() == 1)  // the rival's, not two
+                await rival.close()
+                try await withTimeout(.seconds(30), "the provisioner taking the lock again") {
+                    while !running.output.contains("holds the PostgreSQL lock again") { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(try await lockHolders() == 1)
+                running.signal(SIGTERM)
+                #expect(await running.wait(timeout: .seconds(30)) == 0, "\(running.output)")
                 await running.cleanUp()
                 await admin.shutdown()
             }

@@ -42,6 +42,8 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
     @Option(name: .customLong("seconds-per-image"), help: "Each pod's ComfyUI time per image.") var secondsPerImage = 1.0
     @Option(name: .customLong("worker-env"), help: "KEY=VALUE added to every worker's environment (repeatable).") var workerEnvironment: [String] = []
     @Option(help: "Seed of the fault dice.") var seed: UInt64 = 1
+    @Option(help: "Serve this model as 404 (repeatable).") var missing: [String] = []
+    @Option(help: "Serve this model with a wrong byte, so its hash does not match (repeatable).") var corrupt: [String] = []
 
     func run() async throws {
         var configuredLogger = Logger(label: "spotq.devcloud")
@@ -75,6 +77,8 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
         var assetConfiguration = DevcloudAssetServer.Configuration()
         assetConfiguration.catalog = Dictionary(assets.map { ($0.filename, $0.size) }, uniquingKeysWith: { $1 })
         assetConfiguration.bytesPerSecond = Int(mbps * 1_000_000 / 8)
+        assetConfiguration.missing = Set(missing)
+        assetConfiguration.corrupt = Set(corrupt)
         let assetServer = DevcloudAssetServer(configuration: assetConfiguration, logger: logger)
         let api = DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { cloud.register(on: $0) }) { port in
             logger.info("devcloud: RunPod API on http://\(host):\(port)/graphql")

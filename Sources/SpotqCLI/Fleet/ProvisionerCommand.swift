@@ -41,23 +41,16 @@ struct ProvisionerCommand: AsyncParsableCommand {
         let provider = RunPodProvider(endpoint: configuration.runPodEndpoint, apiKey: configuration.runPodAPIKey, http: http, logger: logger)
         let demand = LatestDemand(logger: logger)
         let provisioner = Provisioner(configuration: configuration, provider: provider, pods: PodStore(client: postgres), demand: demand, amqp: amqp, logger: logger)
-        var lock: PostgresConnection?
+        let lock = ProvisionerLockHolder(configuration: postgresConfiguration, logger: logger)
         do {
             try await ServerStartup.checkSchema(postgres)
-            lock = try await ProvisionerLock.tryTake(postgresConfiguration, logger: logger)
-            while lock == nil {
+            while !(try await lock.take()) {
                 if once { throw ValidationError("another spotq provisioner is running (it holds the provisioner lock in PostgreSQL); one at a time") }
                 logger.warning("provisioner: another provisioner holds the lock; waiting (one at a time, or they would rent the same pods twice)")
                 try await Task.sleep(for: .seconds(15))
-                lock = try await ProvisionerLock.tryTake(postgresConfiguration, logger: logger)
             }
             try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
-            let held = lock!
-            // Asked on the lock's own session: a reconnected session would hold no lock.
-            await provisioner.setLockCheck {
-                let rows = try? await held.query("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted)")
-                return (try? rows?.first?.decode(Bool.self, at: 0)) == true
-            }
+            await provisioner.setLockCheck { await lock.isHeld() }
             logger.info("provisioner: starting", metadata: [
                 "api": "\(configuration.runPodEndpoint)", "max_pods": "\(configuration.fleet.limits.maxPods)",
                 "budget_usd_per_hour": "\(configuration.fleet.limits.budgetUSDPerHour)", "fallback": "\(configuration.fleet.fallback.rawValue)",
@@ -72,12 +65,12 @@ struct ProvisionerCommand: AsyncParsableCommand {
             }
             logger.info("provisioner: stopped")
         } catch {
-            await lock?.close()
+            await lock.release()
             await amqp.close()
             await postgres.shutdown()
             throw error
         }
-        await lock?.close()
+        await lock.release()
         await amqp.close()
         await postgres.shutdown()
     }

@@ -68,7 +68,7 @@ enum ChaosReportFile {
 /// Counts a settled scenario from the database alone: what was accepted, stored, dead-lettered.
 enum ChaosCount {
     /// `enqueued`, `done`, `deadLettered` (items not done whose work message is recorded in
-    /// `dead_letters`), `lost`, `duplicated` and `redone` over every item in the database.
+    /// `dead_letters`), `lost` and `duplicated` over every item in the database.
     static func outcome(scenario: String, postgres: PostgresClient) async throws -> ChaosOutcome {
         let enqueued = try await postgres.count("SELECT count(*) FROM image_generation_queue")
         let done = try await postgres.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'")
@@ -83,13 +83,11 @@ enum ChaosCount {
             "SELECT count(*) FROM image_generation_queue q WHERE q.status <> 'done' AND NOT EXISTS (SELECT 1 FROM (\(deadItems)) d WHERE d.item_id = q.id)")
         let duplicated = try await postgres.count(
             "SELECT coalesce(sum(n - 1), 0)::bigint FROM (SELECT item_id, count(*) AS n FROM image_generation_files GROUP BY item_id HAVING count(*) > 1) twice")
-        let redone = try await postgres.count(
-            "SELECT coalesce(sum(n - 1), 0)::bigint FROM (SELECT item_id, count(*) AS n FROM pod_events WHERE kind = 'image.started' GROUP BY item_id HAVING count(*) > 1) again")
         let reasonRows = try await postgres.query(PostgresQuery(sql:
             "SELECT DISTINCT d.reason FROM (\(deadItems)) d JOIN image_generation_queue q ON q.id = d.item_id WHERE q.status <> 'done' ORDER BY 1"))
         let reasons = try reasonRows.map { try shorten($0.decode(String.self, at: 0)) }
         return ChaosOutcome(scenario: scenario, enqueued: enqueued, done: done, deadLettered: deadLettered, reasons: Array(Set(reasons)).sorted(),
-                            lost: lost, duplicated: duplicated, redone: redone)
+                            lost: lost, duplicated: duplicated)
     }
 
     /// A reason short enough for a table cell.

@@ -1,0 +1,30 @@
+import Foundation
+
+/// A RabbitMQ node of a test's own, for tests that stop or restart the broker and must not
+/// disturb the shared one. Driven by `scripts/rabbitmq-instance.sh`; it uses three ports in
+/// a row (AMQP, its epmd, Erlang distribution).
+public final class PrivateRabbitMQ: Sendable {
+    public let directory: String
+    public let port: Int
+
+    public var url: String { "amqp://guest:guest@127.0.0.1:\(port)/%2F" }
+
+    public init() throws {
+        directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent(TestEnvironment.uniqueName("spotq_rmq")).path
+        port = try FreePort.find(consecutive: 3)
+    }
+
+    public func start() throws { try run("start") }
+    public func stop() throws { try run("stop") }
+
+    /// Stops the node and deletes its folder.
+    public func destroy() {
+        try? run("destroy")
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    private func run(_ action: String) throws {
+        try Shell.run(try TestEnvironment.script("rabbitmq-instance.sh"), [action, directory, String(port)])
+    }
+}
