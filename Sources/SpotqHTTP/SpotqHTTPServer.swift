@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import Logging
 import PostgresClient
 import SpotqIngest
@@ -20,8 +21,11 @@ public enum SpotqHTTPServer {
         IngestRoutes(postgres: postgres, results: results, limits: configuration.limits, logger: logger, metrics: metrics).register(on: router)
         metrics.register(on: router)
         OpsRoutes(postgres: postgres, adminToken: configuration.adminToken, replay: replay, logger: logger).register(on: router)
+        let (seconds, attoseconds) = configuration.idleTimeout.components
+        let idle = TimeAmount.milliseconds(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: idle)),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spotq"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -14,7 +14,6 @@ import argparse
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 
@@ -129,7 +128,13 @@ def serve(client, args):
             break
     except OSError:
         pass
+    # shutdown() before close(): the pump thread is blocked in recv() on upstream, and a
+    # plain close() would not end the connection (no FIN) while that call holds it.
     for s in (client, upstream):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             s.close()
         except OSError:

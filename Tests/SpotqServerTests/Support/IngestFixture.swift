@@ -27,7 +27,7 @@ struct IngestFixture: Sendable {
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
     func token(_ batch: Int64) -> String { BatchToken.make(secret: Self.secret, batchID: batch) }
 
-    static func with(limits: IngestLimits = IngestLimits(), _ body: @Sendable (IngestFixture) async throws -> Void) async throws {
+    static func with(limits: IngestLimits = IngestLimits(), idleTimeout: Duration = .seconds(60), _ body: @Sendable (IngestFixture) async throws -> Void) async throws {
         try await EnqueueFixture.with { enqueue in
             var batches: [Int64] = []
             var items: [[(Int64, String)]] = []
@@ -48,6 +48,7 @@ struct IngestFixture: Sendable {
             configuration.port = 0
             configuration.storageDirectory = storage
             configuration.limits = limits
+            configuration.idleTimeout = idleTimeout
             let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
             var logger = Logger(label: "spotq.test.http")
             logger.logLevel = .critical
