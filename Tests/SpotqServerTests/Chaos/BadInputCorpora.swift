@@ -271,6 +271,7 @@ enum CLIInput {
         try Data((0..<4_096).map { UInt8(truncatingIfNeeded: $0 &* 7_919 >> 3) }).write(to: garbage)
         return [
             ("a missing file", missing, "no such file", "no such file"),
+            ("a directory", directory.path, "it is a directory", "it is a directory"),
             ("binary garbage", garbage.path, "the body is not valid JSON", "the file is not UTF-8 text"),
         ]
     }
