@@ -293,6 +293,7 @@ enum CLIInput {
             ("a CSV header without a column", "header.csv", "filename,kind,size_bytes,sha256\n\(good)\n", "the header lacks source_url"),
             ("a CSV row with too few fields", "fields.csv", "\(header)\n\(good)\nshort.safetensors,lora\n", "line 3: 2 fields, expected 5"),
             ("a CSV quote left open", "quote.csv", "\(header)\n\"open.safetensors,lora,10,\(sha),https://127.0.0.1/x\n", "line 2: a quoted field is never closed"),
+            ("a NUL in a source URL", "nul.csv", "\(header)\n\(good)\nnul.safetensors,lora,10,\(sha),https://127.0.0.1/a\u{0}b\n", "line 3: source_url contains control characters"),
             ("one file name with two sizes", "twice.csv", "\(header)\n\(good)\n\(good.replacingOccurrences(of: ",1000,", with: ",2000,"))\n", "appears twice with different values"),
             ("an empty CSV file", "empty.csv", "", "the file is empty"),
             ("a huge file name", "long.csv", "\(header)\n\(String(repeating: "n", count: 1 << 20)).safetensors,lora,10,\(sha),https://127.0.0.1/x\n",
