@@ -177,6 +177,7 @@ struct UploadInput: Sendable {
             BadInput("a symbolic link", upload(try zipWithSymlink(symlink), 400), "symbolic link"),
             BadInput("a zip bomb hiding its size", upload(try declaring(1_000, try bundle([("bomb.png", Data(count: 16 << 20))])), 413), "a zip bomb?"),
             BadInput("too many images", upload(try bundle((0...limits.maxFiles).map { ("\($0).png", png) }), 413), "more than \(limits.maxFiles) images"),
+            BadInput("a wrong content type", upload(good, 415, contentType: "text/plain"), "application/zip"),
             BadInput("not a zip", upload(noise.prefix(2_048), 400), "not a readable zip"),
             BadInput("an empty body", upload(Data(), 400), "not a readable zip"),
             BadInput("a truncated zip", upload(good.prefix(good.count / 2), 400), "truncated or corrupt"),
