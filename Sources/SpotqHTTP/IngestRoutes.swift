@@ -64,8 +64,10 @@ public struct IngestRoutes: Sendable {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limits.maxBodyBytes)
-        } catch {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw IngestError(413, "the bundle is larger than \(limits.maxBodyBytes) bytes (SPOTQ_UPLOAD_MAX_BYTES)")
+        } catch {
+            throw IngestError(400, "the body ended before all of it arrived (a truncated upload); send the bundle again")
         }
         let bundle = try BundleReader.read(Data(buffer: body), limits: limits)
         let outcome = try await results.store(bundle, batch: batch)

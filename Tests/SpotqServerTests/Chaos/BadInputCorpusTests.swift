@@ -165,6 +165,16 @@ struct BadInputCorpusTests {
                     tally.expect(bad.name, "\(answer.status) \(refusal ?? answer.text)", mentions: bad.refusal ?? "")
                 }
             }
+            // A body that stops before its Content-Length: the connection ends, nothing is kept.
+            let cut = try f.bundle(f.itemsA[0], batch: f.batchA)
+            let socket = try IngestRestartTests.connect(port: f.port)
+            try IngestRestartTests.send(socket, Data("POST /v1/batches/\(f.batchA)/results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(f.token(f.batchA))\r\nContent-Type: application/zip\r\nContent-Length: \(cut.count + 1000)\r\n\r\n".utf8) + cut)
+            shutdown(socket, Int32(SHUT_WR))
+            let answer = IngestRestartTests.receiveAll(socket)
+            close(socket)
+            #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer)")
+            tally.expect("a body cut short", answer, mentions: "ended before")
+
             // A retry of a stored item changes nothing.
             let retry = try await f.post(try f.bundle(f.itemsA[0], batch: f.batchA), batch: f.batchA, token: f.token(f.batchA))
             #expect(retry.status == 200 && retry.text.contains("already_stored"), "\(retry.text)")
