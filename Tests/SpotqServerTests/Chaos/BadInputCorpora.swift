@@ -72,6 +72,8 @@ struct WebsiteRow: Sendable {
             BadInput("no workflow column", row("no-workflow") { $0.workflow = nil }, #"null value in column "workflow""#),
             BadInput("a prompt without positive", row("no-positive") { $0.prompt = #"{"negative": "blurry"}"# }, "prompt.positive is missing"),
             BadInput("a prompt that is a string", row("prompt-string") { $0.prompt = #""a cat""# }, "prompt must be a JSON object, not string"),
+            BadInput("an oversize prompt", row("huge") { $0.prompt = json(["positive": .string(String(repeating: "big ", count: 20_000))]) },
+                     "prompt_is_at_most_64_kib"),
             BadInput("inserted as done", row("done") { $0.status = "done" }, #"a new queue item must be pending, not "done""#),
             BadInput("a priority out of range", row("priority") { $0.priority = 5_000 }, "priority_between_minus_1000_and_1000"),
             BadInput("a NUL character in the prompt", row("nul") { $0.prompt = #"{"positive": "a\u0000b"}"# }, "unsupported Unicode escape sequence"),
