@@ -58,11 +58,16 @@ public struct IngestRoutes: Sendable {
 
     func upload(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         let batch = try await authorize(request, context)
+        if let type = request.headers[.contentType], !Self.isZip(type) {
+            throw IngestError(415, "Content-Type must be application/zip (a result bundle), not \"\(type.prefix(80))\"")
+        }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limits.maxBodyBytes)
-        } catch {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw IngestError(413, "the bundle is larger than \(limits.maxBodyBytes) bytes (SPOTQ_UPLOAD_MAX_BYTES)")
+        } catch {
+            throw IngestError(400, "the body ended before all of it arrived (a truncated upload); send the bundle again")
         }
         let bundle = try BundleReader.read(Data(buffer: body), limits: limits)
         let outcome = try await results.store(bundle, batch: batch)
@@ -109,6 +114,13 @@ public struct IngestRoutes: Sendable {
             logger.error("ingest: failed", metadata: ["error": "\(error)"])
             return Self.json(.internalServerError, Self.errorJSON("internal error; try again later"))
         }
+    }
+
+    /// `application/zip` (or the older `application/x-zip-compressed`), parameters ignored.
+    /// A missing Content-Type is let through: the zip checks that follow still apply.
+    static func isZip(_ contentType: String) -> Bool {
+        let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return media == "application/zip" || media == "application/x-zip-compressed"
     }
 
     /// An upload's answer as the metrics count it.

@@ -100,6 +100,10 @@ public enum BundleReader {
 
     /// Inflates `entry`, counting bytes as they come: more than `cap` stops at once.
     static func extract(_ entry: Entry, from archive: Archive, cap: Int) throws(IngestError) -> Data {
+        // A size the zip itself declares over the cap is refused before inflating anything.
+        guard entry.uncompressedSize <= UInt64(cap) else {
+            throw IngestError(413, "entry \"\(entry.path)\" declares \(entry.uncompressedSize) bytes expanded; the limit is \(cap) (SPOTQ_UPLOAD_MAX_FILE_BYTES)")
+        }
         struct TooLarge: Error {}
         var data = Data()
         do {

@@ -19,6 +19,15 @@ struct AssetFileParserTests {
         #expect(assets == [Asset(filename: "style.safetensors", kind: .lora, sizeBytes: 100, sha256: sha, sourceURL: "https://h.example/a,b.safetensors")])
     }
 
+    @Test func aSourceURLWithANUL_isRefusedWithItsPlace_beforeAnythingReachesTheDatabase() {
+        let entry = #"[{"filename": "a.safetensors", "kind": "lora", "size_bytes": 1, "sha256": "\#(sha)", "source_url": "https://h.example/a\u0000b"}]"#
+        #expect {
+            try AssetFileParser.parse(Array(entry.utf8), format: .json)
+        } throws: { error in
+            (error as? AssetFileError)?.problems == ["assets[0]: source_url contains control characters"]
+        }
+    }
+
     @Test func csv_withBadRows_reportsEveryProblemWithItsLine() {
         let text = """
             filename,kind,size_bytes,sha256,source_url

@@ -104,6 +104,11 @@ struct IngestRestartTests {
         let descriptor = try connect(port: port)
         defer { close(descriptor) }
         try send(descriptor, Data(head.utf8) + body)
+        return receiveAll(descriptor)
+    }
+
+    /// Everything the server sends until it closes the connection.
+    static func receiveAll(_ descriptor: Int32) -> String {
         var answer = Data()
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {

@@ -104,7 +104,7 @@ struct IngestBadBundleTests {
             let bomb = Data(count: 50 << 20)
             let body = try BundleWriter.zip(try jsonEntries(f, files: [row("bomb.png", bomb)]) + [("bomb.png", bomb)])
             #expect(body.count < 1 << 20)
-            try await expectRefused(f, body, status: 413, reason: "zip bomb")
+            try await expectRefused(f, body, status: 413, reason: "the limit is 1048576 (SPOTQ_UPLOAD_MAX_FILE_BYTES)")
         }
     }
 

@@ -4,8 +4,15 @@ import Foundation
 enum InputFile {
     static func read(_ path: String) throws -> [UInt8] {
         if path == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw CLIError("cannot read \(path): no such file")
+        }
+        guard !isDirectory.boolValue else {
+            throw CLIError("cannot read \(path): it is a directory; give the file inside it")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIError("cannot read \(path): no such file, or not readable")
+            throw CLIError("cannot read \(path): permission denied, or not a regular file")
         }
         return Array(data)
     }

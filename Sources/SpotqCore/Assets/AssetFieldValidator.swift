@@ -22,7 +22,12 @@ enum AssetFieldValidator {
         }
 
         let url = (fields["source_url"] ?? "").trimmingCharacters(in: .whitespaces)
-        if !isHTTPURL(url) { problems.append("\(place): source_url must be an http:// or https:// URL, not \"\(url.prefix(200))\"") }
+        // Checked first: a NUL would otherwise reach PostgreSQL, which refuses the whole import.
+        if hasControlCharacters(url) {
+            problems.append("\(place): source_url contains control characters")
+        } else if !isHTTPURL(url) {
+            problems.append("\(place): source_url must be an http:// or https:// URL, not \"\(url.prefix(200))\"")
+        }
 
         guard problems.isEmpty, let kind, let size else { return .failure(AssetFileError(problems: problems)) }
         return .success(Asset(filename: filename, kind: kind, sizeBytes: size, sha256: sha, sourceURL: url))
@@ -36,12 +41,17 @@ enum AssetFieldValidator {
         if name.contains("/") || name.contains("\\") { problems.append("\"\(name)\" must be a bare file name, without / or \\") }
         if name.contains("..") { problems.append("\"\(name)\" must not contain \"..\"") }
         if name.hasPrefix(".") { problems.append("\"\(name)\" must not start with a dot") }
-        if name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { problems.append("contains control characters") }
+        if hasControlCharacters(name) { problems.append("contains control characters") }
         let lower = name.lowercased()
         if !extensions.contains(where: { lower.hasSuffix($0) }) {
             problems.append("\"\(name)\" must end in \(extensions.joined(separator: ", "))")
         }
         return problems
+    }
+
+    /// C0 controls (NUL, line breaks, …) and DEL.
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
     }
 
     /// Mirrors `source_url_is_an_http_or_https_url`: a scheme, a host, no whitespace.

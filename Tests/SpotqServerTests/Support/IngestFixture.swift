@@ -80,10 +80,10 @@ struct IngestFixture: Sendable {
             images: [.init(filename: "\(item.id)_0001.png", data: png)])
     }
 
-    func post(_ body: Data, batch: Int64, token: String?) async throws -> CurlClient.HTTPResponse {
+    func post(_ body: Data, batch: Int64, token: String?, contentType: String? = "application/zip") async throws -> CurlClient.HTTPResponse {
         var headers = HTTPHeaders()
         if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
-        headers.add(name: "Content-Type", value: "application/zip")
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
         return try await client.send(CurlClient.HTTPRequest(method: .post, url: url("/v1/batches/\(batch)/results"), headers: headers, body: [UInt8](body)))
     }
 
