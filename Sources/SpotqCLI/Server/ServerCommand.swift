@@ -86,11 +86,20 @@ struct ServerCommand: AsyncParsableCommand {
                     publisher: BatchPublisher(postgres: postgres, amqp: amqp, logger: logger), logger: logger))
             }
             logger.info("server: starting", metadata: ["components": "\(components.map(\.rawValue).sorted().joined(separator: ","))"])
+            let shutdown = ShutdownMarker()
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(
-                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                // Last, so it hears of the shutdown first (the group stops services in reverse order).
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+                    + [ServiceGroupConfiguration.ServiceConfiguration(service: shutdown, successTerminationBehavior: .ignore)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-            try await group.run()
+            do {
+                try await group.run()
+            } catch is CancellationError where shutdown.began {
+                // Hummingbird's quiescing occasionally fails while connections close under it
+                // ("Already closed"), and the group is then cancelled: still the stop asked for.
+                logger.warning("server: a component was cancelled while shutting down")
+            }
             logger.info("server: stopped")
         } catch {
             await amqp.close()
@@ -150,5 +159,19 @@ enum QueueProbe {
                 unacknowledged: batch.map { DemandSnapshot.unacknowledged(remainingItems: $0.remainingItems, ready: info.messageCount) })
         }
         return depths
+    }
+}
+
+/// A service that only notes that a graceful shutdown began, so the server can tell the stop
+/// it was asked for from a failure.
+final class ShutdownMarker: Service, @unchecked Sendable {
+    private let lock = NSLock()
+    private var started = false
+
+    var began: Bool { lock.withLock { started } }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        lock.withLock { started = true }
     }
 }

@@ -5,7 +5,7 @@ import SpotqCore
 import SpotqIngest
 import ZIPFoundation
 
-// The bad inputs of BadInputCorpusTests, one corpus per door, each with the words its
+// The bad inputs of BadInputChaosTests, one corpus per door, each with the words its
 // refusal must contain. `round` keeps names apart when a corpus is offered again.
 
 // MARK: SQL

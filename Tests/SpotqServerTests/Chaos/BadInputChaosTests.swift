@@ -13,7 +13,7 @@ import Testing
 /// file) bad inputs are offered between valid ones through the real code. Every bad one must
 /// be refused with a reason that says what is wrong; every valid one must be kept, once.
 @Suite("chaos: bad inputs at every door")
-struct BadInputCorpusTests {
+struct BadInputChaosTests {
     /// How many times each corpus is offered (with fresh valid inputs between).
     static let rounds = ChaosScale.pick(short: 1, full: 10)
 

@@ -4,7 +4,7 @@ import Testing
 
 /// A pod whose host vanishes mid-upload leaves a connection no FIN ever ends.
 @Suite("chaos: an upload cut off without a goodbye")
-struct HalfOpenUploadTests {
+struct HalfOpenUploadChaosTests {
     @Test func anUploadThatGoesSilentHalfWay_isDroppedAfterTheIdleTimeout_storesNothing_andTheRetryIsStoredOnce() async throws {
         try await IngestFixture.with(idleTimeout: .seconds(1)) { fixture in
             let item = fixture.itemsA[0]
