@@ -2,6 +2,7 @@ import AMQPClient
 import Foundation
 import Logging
 import ServiceLifecycle
+import SpotqBroker
 import SpotqCore
 import SpotqStore
 
@@ -18,6 +19,8 @@ public actor Provisioner: Service {
     let logger: Logger
     /// Set once the provider answers that it has no spot API; said once, then the fallback is used.
     private(set) var spotUnsupported = false
+    /// Said once per change: whether pods' events reach the database.
+    private var eventsRecordedLastRound = true
     /// Last rent failure per batch, so a failing rent is reported once, not every round.
     private var lastRentFailure: [Int64: String] = [:]
     /// Answers whether this provisioner holds the one-provisioner lock (taking it again after
@@ -58,13 +61,40 @@ public actor Provisioner: Service {
             try await pods.accrue(now: now)
             guard let snapshot = await demand.fresh(maxAge: configuration.fleet.snapshotMaxAgeSeconds, now: now) else { return }
             let live = try await pods.live()
-            let planner = FleetPlanner(limits: configuration.fleet.limits)
+            var limits = configuration.fleet.limits
+            if !(await eventsAreRecorded()) {
+                // Pods' heartbeats are waiting in the broker, not in last_seen_at: none is silent.
+                limits.silentAfterSeconds = .infinity
+            }
+            let planner = FleetPlanner(limits: limits)
             for action in planner.plan(demand: snapshot, pods: live.map(\.fleetPod), now: now) {
                 try await carryOut(action, live: live)
             }
         } catch {
             logger.error("provisioner: this round failed; trying again next round", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Whether pods' events reach the database now: the recorder (`spotq server`'s events
+    /// component) consumes and has no backlog. While it is down or catching up, pods' last
+    /// word is older than what they said, and judging them silent would replace healthy pods.
+    /// Without a broker to ask (tests driving rounds by hand), assumed so.
+    func eventsAreRecorded() async -> Bool {
+        guard let amqp else { return true }
+        guard let connection = try? await amqp.connection(),
+              let info = try? await QueueInspector.look(connection, at: [BrokerNames.eventsRecorderQueue])[BrokerNames.eventsRecorderQueue]
+        else { return false }
+        let recorded = info.consumerCount > 0 && info.messageCount == 0
+        if recorded != eventsRecordedLastRound {
+            eventsRecordedLastRound = recorded
+            if recorded {
+                logger.info("provisioner: pods' events are recorded again; silent pods are replaced again")
+            } else {
+                logger.warning("provisioner: pods' events are not being recorded (no recorder on \(BrokerNames.eventsRecorderQueue), or a backlog); not judging any pod silent meanwhile",
+                               metadata: ["consumers": "\(info.consumerCount)", "backlog": "\(info.messageCount)"])
+            }
+        }
+        return recorded
     }
 
     // MARK: Reconciling

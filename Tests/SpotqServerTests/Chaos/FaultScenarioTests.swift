@@ -165,7 +165,9 @@ struct WorkerFaultChaosTests {
 @Suite("chaos: outages of RabbitMQ, PostgreSQL and the server", .serialized)
 struct OutageChaosTests {
     static let images = ChaosScale.pick(short: 30, full: 150)
-    static let refusedSeconds = ChaosScale.pick(short: 8, full: 60)
+    /// Longer than the 10 s after which a pod counts as silent: the provisioner must see that
+    /// pods' events are not recorded (the server records them) rather than replace them all.
+    static let refusedSeconds = ChaosScale.pick(short: 12, full: 60)
 
     static func options(images: Int) -> FleetWorld.Options {
         var options = FleetWorld.Options(images: images, devcloudArguments: ["--gpu-failure-rate", "0", "--seed", "13"])
@@ -210,6 +212,9 @@ struct OutageChaosTests {
             await world.processes.stop("server")
             try await Task.sleep(for: .seconds(Self.refusedSeconds))
             try world.processes.resume("server")
+        } checks: { world, _ in
+            let replacedAsSilent = try await world.count("SELECT count(*) FROM pods WHERE last_error LIKE 'no word from its worker%'")
+            #expect(replacedAsSilent == 0, "healthy pods were replaced while the server was away")
         }
     }
 }
