@@ -3,7 +3,7 @@
 
     scripts/chaos-table.py REPORT.jsonl
 
-One row per scenario, in the order the scenarios finished. Exits 1 when any scenario lost
+One row per scenario, in the issue's order (faults, outages, poison, bad input). Exits 1 when any scenario lost
 or duplicated an item, so `make chaos` fails loudly even if a test's own check did not.
 """
 import json
@@ -23,11 +23,23 @@ def reasons(row):
     return " (" + "; ".join(shown) + more + ")"
 
 
+ORDER = ["worker SIGKILL mid-image", "worker SIGKILL mid-upload", "worker SIGKILL mid-download", "pod reclaim",
+         "GPU failure", "RabbitMQ", "PostgreSQL", "ingest server", "server refused", "upload gone silent", "poison",
+         "bad input: SQL", "bad input: AMQP", "bad input: HTTP", "bad input: CLI"]
+
+
+def rank(row):
+    for index, prefix in enumerate(ORDER):
+        if row["scenario"].startswith(prefix):
+            return index
+    return len(ORDER)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: chaos-table.py REPORT.jsonl")
-    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-    print("| Scenario | Enqueued | Done | Dead-lettered (reasons) | Bad inputs refused | Lost | Duplicated | Redone | Recovered in |")
+    rows = sorted((json.loads(line) for line in open(sys.argv[1]) if line.strip()), key=rank)
+    print("| Scenario | Enqueued | Done | Dead-lettered | Bad inputs refused (reasons) | Lost | Duplicated | Redone | Recovered in |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
     bad = 0
     for row in rows:
@@ -36,12 +48,18 @@ def main():
         redone = row.get("redone")
         print("| %s | %d | %d | %s | %s | %d | %d | %s | %s |" % (
             cell(row["scenario"]), row["enqueued"], row["done"],
-            cell("%d%s" % (row["deadLettered"], reasons(row))),
-            "-" if refused is None else refused, row["lost"], row["duplicated"],
+            # The reasons go with the refusals where there are any, else with the dead letters.
+            cell("%d%s" % (row["deadLettered"], reasons(row) if refused is None else "")),
+            "-" if refused is None else cell("%d%s" % (refused, reasons(row))), row["lost"], row["duplicated"],
             "-" if redone is None else redone,
             "-" if recovery is None else "%.1f s" % recovery))
         if row["lost"] or row["duplicated"]:
             bad += 1
+    notes = [row for row in rows if row.get("note")]
+    if notes:
+        print()
+        for row in notes:
+            print("- %s: %s" % (row["scenario"], row["note"]))
     if bad:
         print("\n%d scenario(s) lost or duplicated work" % bad, file=sys.stderr)
         sys.exit(1)
