@@ -184,7 +184,9 @@ struct OutageChaosTests {
         let broker = try PrivateRabbitMQ()
         defer { broker.destroy() }
         try broker.start()
-        var options = Self.options(images: Self.images)
+        // Twice the work: stopping and starting a node can take 20 s on a busy machine, and
+        // the fault must strike while work is left.
+        var options = Self.options(images: Self.images * 2)
         options.amqpURL = broker.url
         try await FaultScenario(name: "RabbitMQ restarted", options: options, strikeAt: Self.images / 6).run { _ in
             try broker.stop()
