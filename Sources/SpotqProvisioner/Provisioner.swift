@@ -43,11 +43,8 @@ public actor Provisioner: Service {
         defer { consumer.cancel() }
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                if let check = await self.stillHoldsLock, !(await check()) {
-                    // Not holding it: another provisioner may be acting; do nothing this round.
-                } else {
-                    await self.round(now: Date())
-                }
+                // Not holding it: another provisioner may be acting; this one does nothing.
+                if await self.stillHoldsLock?() ?? true { await self.round(now: Date()) }
                 // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
                 try? await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))
             }

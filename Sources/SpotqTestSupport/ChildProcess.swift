@@ -34,6 +34,9 @@ public final class ChildProcess: Sendable {
     /// signal ended it), or nil if it is still running.
     public func wait(timeout: Duration) async -> Int32? { await process.wait(timeout: timeout) }
 
+    /// SIGTERM, then SIGKILL if it still runs after `grace`.
+    public func terminate(grace: Duration) async { await process.terminate(grace: grace) }
+
     /// Kills the program if it still runs, reaps it and deletes its output file.
     public func cleanUp() async {
         signal(SIGKILL)

@@ -58,11 +58,22 @@ def pump(source, sink):
             sink.sendall(data)
     except OSError:
         pass
-    for s in (sink, source):
+    hang_up(sink, source)
+
+
+def hang_up(*sockets, close=False):
+    """Ends the connections: shutdown() sends the FIN and wakes a recv() blocked in another
+    thread, which a plain close() would not (the blocked call holds the socket open)."""
+    for s in sockets:
         try:
             s.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        if close:
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 def read_head(client, buffer):
@@ -128,17 +139,7 @@ def serve(client, args):
             break
     except OSError:
         pass
-    # shutdown() before close(): the pump thread is blocked in recv() on upstream, and a
-    # plain close() would not end the connection (no FIN) while that call holds it.
-    for s in (client, upstream):
-        try:
-            s.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            s.close()
-        except OSError:
-            pass
+    hang_up(client, upstream, close=True)
 
 
 def main():

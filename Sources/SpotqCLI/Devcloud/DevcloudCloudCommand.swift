@@ -23,8 +23,7 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
     @Option(help: "Listen address.") var host = "127.0.0.1"
     @Option(help: "Port of the RunPod API and admin routes.") var port = 8070
     @Option(name: .customLong("assets-port"), help: "Port of the model host.") var assetsPort = 8090
-    @Option(name: .customLong("asset"), help: AssetSpec.help) var assets: [AssetSpec] = []
-    @Option(help: "Model host bandwidth cap per connection, Mbit/s (0: none).") var mbps = 0.0
+    @OptionGroup var models: ModelHostOptions
     @Option(name: .customLong("api-key"), help: "The API key it accepts (env SPOTQ_RUNPOD_API_KEY).") var apiKey: String?
     @Option(name: .customLong("work-dir"), help: "Where pods' folders go.") var workDirectory = ".spotq/devcloud"
     @Option(name: .customLong("spotq"), help: "The spotq executable pods run (default: this one).") var spotqExecutable: String?
@@ -42,8 +41,6 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
     @Option(name: .customLong("seconds-per-image"), help: "Each pod's ComfyUI time per image.") var secondsPerImage = 1.0
     @Option(name: .customLong("worker-env"), help: "KEY=VALUE added to every worker's environment (repeatable).") var workerEnvironment: [String] = []
     @Option(help: "Seed of the fault dice.") var seed: UInt64 = 1
-    @Option(help: "Serve this model as 404 (repeatable).") var missing: [String] = []
-    @Option(help: "Serve this model with a wrong byte, so its hash does not match (repeatable).") var corrupt: [String] = []
 
     func run() async throws {
         var configuredLogger = Logger(label: "spotq.devcloud")
@@ -74,16 +71,11 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
         }
         try FileManager.default.createDirectory(at: configuration.root, withIntermediateDirectories: true)
         let cloud = DevcloudCloud(configuration: configuration, logger: logger)
-        var assetConfiguration = DevcloudAssetServer.Configuration()
-        assetConfiguration.catalog = Dictionary(assets.map { ($0.filename, $0.size) }, uniquingKeysWith: { $1 })
-        assetConfiguration.bytesPerSecond = Int(mbps * 1_000_000 / 8)
-        assetConfiguration.missing = Set(missing)
-        assetConfiguration.corrupt = Set(corrupt)
-        let assetServer = DevcloudAssetServer(configuration: assetConfiguration, logger: logger)
+        let assetServer = DevcloudAssetServer(configuration: models.configuration, logger: logger)
         let api = DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { cloud.register(on: $0) }) { port in
             logger.info("devcloud: RunPod API on http://\(host):\(port)/graphql")
         }
-        let models = DevcloudServer.makeApplication(host: host, port: assetsPort, logger: logger, register: { assetServer.register(on: $0) }) { port in
+        let modelHost = DevcloudServer.makeApplication(host: host, port: assetsPort, logger: logger, register: { assetServer.register(on: $0) }) { port in
             logger.info("devcloud: model host on http://\(host):\(port)/models/")
         }
         await cloud.startChaos()
@@ -91,7 +83,7 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
         let signals = ShutdownSignals()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await api.run() }
-            group.addTask { try await models.run() }
+            group.addTask { try await modelHost.run() }
             group.addTask {
                 await signals.wait()
                 throw CancellationError()

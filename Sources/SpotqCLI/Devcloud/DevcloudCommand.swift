@@ -58,25 +58,34 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
     }
 }
 
-struct DevcloudAssetsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "assets", abstract: "A model host serving deterministic files with Range support and a bandwidth cap.")
-
-    @Option(help: "Listen address.") var host = "127.0.0.1"
-    @Option(help: "Port.") var port = 8090
+/// The model host's options, shared by `spotq devcloud` and `spotq devcloud assets`.
+struct ModelHostOptions: ParsableArguments {
     @Option(name: .customLong("asset"), help: AssetSpec.help) var assets: [AssetSpec] = []
-    @Option(help: "Bandwidth cap per connection, Mbit/s (0: none).") var mbps = 0.0
-    @Option(help: "Serve this file as 404 (repeatable).") var missing: [String] = []
-    @Option(help: "Serve this file with a wrong byte (repeatable).") var corrupt: [String] = []
+    @Option(help: "Model host bandwidth cap per connection, Mbit/s (0: none).") var mbps = 0.0
+    @Option(help: "Serve this model as 404 (repeatable).") var missing: [String] = []
+    @Option(help: "Serve this model with a wrong byte, so its hash does not match (repeatable).") var corrupt: [String] = []
 
-    func run() async throws {
-        var logger = Logger(label: "spotq.devcloud.assets")
-        logger.logLevel = .info
+    var configuration: DevcloudAssetServer.Configuration {
         var configuration = DevcloudAssetServer.Configuration()
         configuration.catalog = Dictionary(assets.map { ($0.filename, $0.size) }, uniquingKeysWith: { $1 })
         configuration.bytesPerSecond = Int(mbps * 1_000_000 / 8)
         configuration.missing = Set(missing)
         configuration.corrupt = Set(corrupt)
-        let server = DevcloudAssetServer(configuration: configuration, logger: logger)
+        return configuration
+    }
+}
+
+struct DevcloudAssetsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "assets", abstract: "A model host serving deterministic files with Range support and a bandwidth cap.")
+
+    @Option(help: "Listen address.") var host = "127.0.0.1"
+    @Option(help: "Port.") var port = 8090
+    @OptionGroup var models: ModelHostOptions
+
+    func run() async throws {
+        var logger = Logger(label: "spotq.devcloud.assets")
+        logger.logLevel = .info
+        let server = DevcloudAssetServer(configuration: models.configuration, logger: logger)
         try await DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { server.register(on: $0) }).runService()
     }
 }

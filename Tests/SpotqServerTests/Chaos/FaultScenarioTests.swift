@@ -58,6 +58,16 @@ struct FaultScenario {
         return outcome
     }
 
+    /// A fleet without random GPU failures and with fast recovery from a dead worker:
+    /// heartbeats every 2 s, a pod replaced after 10 s of silence.
+    static func options(images: Int, seed: Int, secondsPerImage: Double) -> FleetWorld.Options {
+        var options = FleetWorld.Options(images: images, devcloudArguments: ["--gpu-failure-rate", "0", "--seed", "\(seed)"])
+        options.secondsPerImage = secondsPerImage
+        options.workerEnvironment = ["SPOTQ_HEARTBEAT_SECONDS": "2"]
+        options.provisionerEnvironment = ["SPOTQ_POD_SILENT_SECONDS": "10"]
+        return options
+    }
+
     static func running(_ world: FleetWorld) async throws -> Set<Int64> {
         Set(try await world.fixture.postgres.query(PostgresQuery(sql: "SELECT id FROM image_generation_queue WHERE status = 'running'"))
             .map { try $0.decode(Int64.self, at: 0) })
@@ -79,15 +89,6 @@ struct FaultScenario {
         }
         return last.map { max(0, $0 - faultEnd) }
     }
-
-    /// Repeats `attempt` until it says it struck (a phase may need a moment to come round).
-    static func strike(_ what: String, timeout: Duration = .seconds(60), _ attempt: @Sendable () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while !(try await attempt()) {
-            guard ContinuousClock.now < deadline else { throw TestEnvironmentError(description: "could not \(what) within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-    }
 }
 
 actor OutcomeHolder {
@@ -99,20 +100,15 @@ actor OutcomeHolder {
 /// is done once, elsewhere.
 @Suite("chaos: worker and pod faults", .serialized)
 struct WorkerFaultChaosTests {
-    /// Fast recovery from a dead worker: heartbeats every 2 s, replaced after 10 s of silence.
     static func options(images: Int) -> FleetWorld.Options {
-        var options = FleetWorld.Options(images: images, devcloudArguments: ["--gpu-failure-rate", "0", "--seed", "11"])
-        options.secondsPerImage = 0.3
-        options.workerEnvironment = ["SPOTQ_HEARTBEAT_SECONDS": "2"]
-        options.provisionerEnvironment = ["SPOTQ_POD_SILENT_SECONDS": "10"]
-        return options
+        FaultScenario.options(images: images, seed: 11, secondsPerImage: 0.3)
     }
 
     static let images = ChaosScale.pick(short: 30, full: 150)
 
     @Test func workerKilledMidImage_itsImageIsDoneOnceElsewhere() async throws {
         try await FaultScenario(name: "worker SIGKILL mid-image", options: Self.options(images: Self.images), strikeAt: Self.images / 4).run { world in
-            try await FaultScenario.strike("crash a worker mid-image") { try world.devcloudPost("/devcloud/crash-worker?during=image") }
+            try await world.fixture.eventually("crash a worker mid-image", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=image") }
         } checks: { world, _ in
             let crashes = try world.devcloudSummary()["worker_crashes"]
             #expect(crashes == 1)
@@ -123,7 +119,7 @@ struct WorkerFaultChaosTests {
         var options = Self.options(images: Self.images)
         options.uploadCutAfter = Self.images / 4
         try await FaultScenario(name: "worker SIGKILL mid-upload", options: options, strikeAt: 0).run { world in
-            try await FaultScenario.strike("cut an upload", timeout: .seconds(120)) { world.processes.process("relay")?.output.contains("cut pid=") == true }
+            try await world.fixture.eventually("cut an upload", timeout: .seconds(120)) { world.processes.process("relay")?.output.contains("cut pid=") == true }
         } checks: { world, _ in
             let relay = world.processes.process("relay")?.output ?? ""
             #expect(!relay.contains("cut-failed"), "\(relay)")
@@ -134,13 +130,13 @@ struct WorkerFaultChaosTests {
         var options = Self.options(images: Self.images)
         options.mbps = 40  // the 20 MB checkpoint takes 4 s
         try await FaultScenario(name: "worker SIGKILL mid-download", options: options, strikeAt: 0).run { world in
-            try await FaultScenario.strike("crash a worker mid-download") { try world.devcloudPost("/devcloud/crash-worker?during=download") }
+            try await world.fixture.eventually("crash a worker mid-download", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=download") }
         }
     }
 
     @Test func podReclaimedWithSIGTERM_handsBackItsWork() async throws {
         try await FaultScenario(name: "pod reclaim (SIGTERM, SIGKILL after 1.5 s)", options: Self.options(images: Self.images), strikeAt: Self.images / 3).run { world in
-            try await FaultScenario.strike("reclaim a pod") { try world.devcloudPost("/devcloud/reclaim-one") }
+            try await world.fixture.eventually("reclaim a pod", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/reclaim-one") }
         } checks: { world, _ in
             let reclaims = try world.devcloudSummary()["reclaims"]
             let interruptions = try await world.count("SELECT coalesce(sum(interruptions), 0)::bigint FROM pods")
@@ -154,7 +150,7 @@ struct WorkerFaultChaosTests {
         options.devcloudArguments += ["--break-gpu", "1"]
         options.provisionerEnvironment["SPOTQ_MAX_PODS"] = "1"  // the broken pod is all there is at first
         try await FaultScenario(name: "GPU failure at start", options: options, strikeAt: 0).run { world in
-            try await FaultScenario.strike("see the broken GPU noticed") {
+            try await world.fixture.eventually("see the broken GPU noticed", timeout: .seconds(60)) {
                 try await world.count("SELECT count(*) FROM pods WHERE last_error = 'its GPU check failed'") == 1
             }
         } checks: { world, _ in
@@ -173,11 +169,7 @@ struct OutageChaosTests {
     static let refusedSeconds = ChaosScale.pick(short: 12, full: 60)
 
     static func options(images: Int) -> FleetWorld.Options {
-        var options = FleetWorld.Options(images: images, devcloudArguments: ["--gpu-failure-rate", "0", "--seed", "13"])
-        options.secondsPerImage = 0.5  // the work outlasts a broker restart (about 10 s)
-        options.workerEnvironment = ["SPOTQ_HEARTBEAT_SECONDS": "2"]
-        options.provisionerEnvironment = ["SPOTQ_POD_SILENT_SECONDS": "10"]
-        return options
+        FaultScenario.options(images: images, seed: 13, secondsPerImage: 0.5)  // the work outlasts a broker restart (about 10 s)
     }
 
     @Test func rabbitMQRestartedMidRun_everyImageIsDoneOnce() async throws {

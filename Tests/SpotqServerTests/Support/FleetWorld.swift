@@ -220,11 +220,7 @@ final class FleetProcesses: @unchecked Sendable {
     /// Stops `name` with SIGTERM (SIGKILL after 20 s) and keeps it stopped until `resume`.
     func stop(_ name: String) async {
         guard let process = process(name) else { return }
-        process.signal(SIGTERM)
-        if await process.wait(timeout: .seconds(20)) == nil {
-            process.signal(SIGKILL)
-            _ = await process.wait(timeout: .seconds(5))
-        }
+        await process.terminate(grace: .seconds(20))
         lock.withLock {
             guard let index = entries.firstIndex(where: { $0.0 == name }) else { return }
             entries[index].1.earlierOutput += process.output
