@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import SpotqCore
 
 /// Where the money went: per pod, per batch, per image, with interruptions and setup time.
 public struct CostStore: Sendable {
@@ -66,7 +67,7 @@ public struct CostStore: Sendable {
                    (extract(epoch FROM (coalesce(p.terminated_at, now()) - p.requested_at)) / 3600)::float8,
                    p.accrued_usd::float8, p.interruptions,
                    (extract(epoch FROM (p.first_image_at - coalesce(p.started_at, p.requested_at))))::float8,
-                   (SELECT count(*) FROM pod_events e WHERE e.kind = 'image.done' AND e.provider = p.provider AND e.provider_pod_id = p.provider_pod_id)
+                   (SELECT count(*) FROM pod_events e WHERE e.kind = \(EventKind.imageDone.rawValue) AND e.provider = p.provider AND e.provider_pod_id = p.provider_pod_id)
             FROM pods p WHERE p.provider_pod_id IS NOT NULL ORDER BY p.id
             """)
         let pods = try podRows.map { row in
@@ -79,7 +80,7 @@ public struct CostStore: Sendable {
         let batchRows = try await client.query("""
             SELECT b.id, (SELECT count(*) FROM pods p WHERE p.batch_id = b.id AND p.provider_pod_id IS NOT NULL),
                    coalesce((SELECT sum(accrued_usd) FROM pods p WHERE p.batch_id = b.id), 0)::float8,
-                   (SELECT count(*) FROM image_generation_queue q WHERE q.batch_id = b.id AND q.status = 'done'),
+                   (SELECT count(*) FROM image_generation_queue q WHERE q.batch_id = b.id AND q.status = \(ItemStatus.done)),
                    b.estimated_usd::float8
             FROM batches b ORDER BY b.id
             """)
@@ -95,7 +96,7 @@ public struct CostStore: Sendable {
         let hours = pods.reduce(0) { $0 + $1.hours }
         let interruptions = pods.reduce(0) { $0 + $1.interruptions }
         let setups = pods.compactMap(\.setupSeconds)
-        let now = pods.filter { $0.state != "terminated" && $0.state != "reclaimed" }.reduce(0) { $0 + $1.usdPerHour }
+        let now = pods.filter { $0.state != PodState.terminated.rawValue && $0.state != PodState.reclaimed.rawValue }.reduce(0) { $0 + $1.usdPerHour }
         return Report(
             pods: pods, batches: batches, totalUSD: total, imagesDone: images, usdPerImage: images > 0 ? total / Double(images) : nil,
             podHours: hours, interruptionRate: hours > 0 ? Double(interruptions) / hours : 0, interruptions: interruptions,

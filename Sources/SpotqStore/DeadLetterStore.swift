@@ -37,9 +37,25 @@ public struct DeadLetterStore: Sendable {
         }
     }
 
+    /// Stores a dead letter. A work message's item that is not finished yet becomes failed
+    /// with the dead letter's reason in the same transaction (``ItemEvent/deadLettered``):
+    /// the broker's delivery limit dead-letters work without any pod event saying so.
     @discardableResult
     public func record(_ entry: DeadLetterContent) async throws -> Int64 {
-        let rows = try await client.query("""
+        try await client.withTransaction { connection in
+            let id = try await Self.insert(entry, on: connection)
+            if let work = entry.workItem {
+                try await connection.query("""
+                    UPDATE image_generation_queue SET status = \(ItemStatus.target(of: .deadLettered)), last_error = \(entry.reason.isEmpty ? "dead-lettered" : entry.reason)
+                    WHERE id = \(work.itemID) AND batch_id = \(work.batchID) AND status = ANY(\(ItemStatus.sources(of: .deadLettered).sql))
+                    """)
+            }
+            return id
+        }
+    }
+
+    static func insert(_ entry: DeadLetterContent, on connection: PostgresConnection) async throws -> Int64 {
+        let rows = try await connection.query("""
             INSERT INTO dead_letters (reason, origin_exchange, origin_routing_key, origin_queue, death_count, dead_lettered_at, message_id,
                                       content_type, headers, properties, body)
             VALUES (\(entry.reason.isEmpty ? "no reason recorded" : entry.reason), \(entry.originExchange), \(entry.originRoutingKey), \(entry.originQueue),
@@ -84,15 +100,15 @@ public struct DeadLetterStore: Sendable {
     public func replayed(_ entry: Entry) async throws {
         try await client.withTransaction { connection in
             try await connection.query("UPDATE dead_letters SET replay_count = replay_count + 1, replayed_at = now() WHERE id = \(entry.id)")
-            guard let key = entry.originRoutingKey, key.hasPrefix("spotq.batch."), let batch = Int64(key.dropFirst("spotq.batch.".count)),
-                  let object = (try? JSONSerialization.jsonObject(with: Data(entry.body))) as? [String: Any],
-                  let item = (object["item_id"] as? NSNumber)?.int64Value
-            else { return }
+            guard let work = WorkItemReference(routingKey: entry.originRoutingKey, body: entry.body) else { return }
             try await connection.query("""
-                UPDATE image_generation_queue SET status = 'queued', last_error = NULL
-                WHERE id = \(item) AND batch_id = \(batch) AND status IN ('failed', 'dead')
+                UPDATE image_generation_queue SET status = \(ItemStatus.target(of: .replayed)), last_error = NULL
+                WHERE id = \(work.itemID) AND batch_id = \(work.batchID) AND status = ANY(\(ItemStatus.sources(of: .replayed).sql))
                 """)
-            try await connection.query("UPDATE batches SET status = 'queued', finished_at = NULL WHERE id = \(batch) AND status IN ('done', 'failed')")
+            try await connection.query("""
+                UPDATE batches SET status = \(BatchStatus.target(of: .replayed)), finished_at = NULL
+                WHERE id = \(work.batchID) AND status = ANY(\(BatchStatus.sources(of: .replayed).sql))
+                """)
         }
     }
 

@@ -18,32 +18,23 @@ public struct DemandStore: Sendable {
         public var payloadBytes: Int64
     }
 
-    /// Unfinished batches and their remaining items. Batches whose items are all settled
-    /// are marked `done` on the way (`failed` when none of their items was done).
+    /// Unfinished batches with items left, and how many. A read only: settling finished
+    /// batches is ``BatchStore/settleFinished()``, a step of the demand service.
     public func remaining() async throws -> [BatchRemaining] {
-        try await client.withTransaction { connection in
-            try await connection.query("""
-                UPDATE batches b SET status = CASE WHEN EXISTS (SELECT 1 FROM image_generation_queue q WHERE q.batch_id = b.id AND q.status = 'done')
-                                                   THEN 'done' ELSE 'failed' END,
-                                     finished_at = now()
-                WHERE b.status IN ('queued', 'running')
-                  AND NOT EXISTS (SELECT 1 FROM image_generation_queue q WHERE q.batch_id = b.id AND q.status NOT IN ('done', 'failed', 'dead'))
-                """)
-            let rows = try await connection.query("""
-                SELECT b.id, count(q.id) FILTER (WHERE q.status NOT IN ('done', 'failed', 'dead')), b.payload_bytes
-                FROM batches b JOIN image_generation_queue q ON q.batch_id = b.id
-                WHERE b.status IN ('planned', 'publishing', 'queued', 'running')
-                GROUP BY b.id, b.payload_bytes
-                ORDER BY b.id
-                """)
-            return try rows.map { row in
-                BatchRemaining(batchID: try row.decode(Int64.self, at: 0), remainingItems: Int(try row.decode(Int64.self, at: 1)), payloadBytes: try row.decode(Int64.self, at: 2))
-            }.filter { $0.remainingItems > 0 }
-        }
+        let rows = try await client.query("""
+            SELECT b.id, count(q.id) FILTER (WHERE q.status = ANY(\(ItemStatus.unfinished.sql))), b.payload_bytes
+            FROM batches b JOIN image_generation_queue q ON q.batch_id = b.id
+            WHERE b.status = ANY(\(BatchStatus.unfinished.sql))
+            GROUP BY b.id, b.payload_bytes
+            ORDER BY b.id
+            """)
+        return try rows.map { row in
+            BatchRemaining(batchID: try row.decode(Int64.self, at: 0), remainingItems: Int(try row.decode(Int64.self, at: 1)), payloadBytes: try row.decode(Int64.self, at: 2))
+        }.filter { $0.remainingItems > 0 }
     }
 
     public func unplanned() async throws -> [DemandSnapshot.CheckpointDemand] {
-        let rows = try await client.query("SELECT checkpoint, count(*) FROM image_generation_queue WHERE status = 'pending' GROUP BY checkpoint ORDER BY 2 DESC, 1")
+        let rows = try await client.query("SELECT checkpoint, count(*) FROM image_generation_queue WHERE status = \(ItemStatus.pending) GROUP BY checkpoint ORDER BY 2 DESC, 1")
         return try rows.map { DemandSnapshot.CheckpointDemand(checkpoint: try $0.decode(String.self, at: 0), items: Int(try $0.decode(Int64.self, at: 1))) }
     }
 }
@@ -52,7 +43,7 @@ extension DemandStore {
     /// Records a snapshot's work queues (and their sum as queue `all`) and drops samples
     /// older than seven days.
     public func recordSamples(_ snapshot: DemandSnapshot) async throws {
-        var queues = snapshot.batches.map { ("spotq.batch.\($0.batchID)", $0.ready, $0.unacknowledged) }
+        var queues = snapshot.batches.map { (BrokerNames.batchQueue($0.batchID), $0.ready, $0.unacknowledged) }
         queues.append(("all", snapshot.batches.reduce(0) { $0 + $1.ready }, snapshot.batches.reduce(0) { $0 + $1.unacknowledged }))
         try await client.withTransaction { connection in
             for (queue, ready, unacknowledged) in queues {

@@ -16,16 +16,17 @@ public struct EventStore: Sendable {
         public init(description: String) { self.description = description }
     }
 
-    /// Records `event` once (a repeated `event_key` is a no-op) and applies it to its item:
-    /// `image.started` → running; `image.failed` → attempts + 1 and `last_error`, and
-    /// `failed` when the detail says `"final": true`, else back to queued;
-    /// `image.interrupted` → interruptions + 1, back to queued. A `done` item never changes.
+    /// Records `event` once (a repeated `event_key` is a no-op) and applies it to its item
+    /// as ``EventKind/itemEvent(final:)`` and ``ItemStatus/after(_:)`` say: `image.started`
+    /// → running (and its batch's first → batch running); `image.failed` → attempts + 1 and
+    /// `last_error`, then failed when the detail says `"final": true`, else queued;
+    /// `image.interrupted` → interruptions + 1, queued. A done item never changes.
     /// Returns false for a repeat.
     @discardableResult
     public func record(_ event: SpotqEvent) async throws -> Bool {
-        if event.kind == SpotqEvent.heartbeatKind {
+        if event.kind == .heartbeat {
             // A sign of life only: kept on the pod's row, not as a row of its own.
-            try await client.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state <> 'terminated'")
+            try await client.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state = ANY(\(PodState.live.sql))")
             return true
         }
         do {
@@ -34,36 +35,16 @@ public struct EventStore: Sendable {
                 let inserted = try await connection.query("""
                     INSERT INTO pod_events (pod_id, provider, provider_pod_id, batch_id, event_key, kind, state, detail, occurred_at)
                     VALUES ((SELECT id FROM pods WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)),
-                            \(event.pod.provider), \(event.pod.id), \(event.batchID), \(event.eventKey), \(event.kind), \(event.state),
+                            \(event.pod.provider), \(event.pod.id), \(event.batchID), \(event.eventKey), \(event.kind.rawValue), \(event.state),
                             \(PostgresRawJSON(detail))::jsonb, \(event.occurredAt))
                     ON CONFLICT (event_key) DO NOTHING
                     """)
                 guard inserted.affectedRows == 1 else { return false }
                 try await Self.applyToPod(event, on: connection)
-                guard let item = event.itemID, let batch = event.batchID else { return true }
-                let reason = event.detail["reason"]?.stringValue
-                switch event.kind {
-                case "image.started":
-                    try await connection.query("""
-                        UPDATE image_generation_queue SET status = 'running', started_at = coalesce(started_at, \(event.occurredAt))
-                        WHERE id = \(item) AND batch_id = \(batch) AND status IN ('planned', 'queued', 'failed')
-                        """)
-                case "image.failed":
-                    let final = event.detail["final"]?.boolValue ?? false
-                    try await connection.query("""
-                        UPDATE image_generation_queue
-                        SET attempts = attempts + 1, last_error = \(reason ?? "no reason given"),
-                            status = \(final ? "failed" : "queued")
-                        WHERE id = \(item) AND batch_id = \(batch) AND status <> 'done'
-                        """)
-                case "image.interrupted":
-                    try await connection.query("""
-                        UPDATE image_generation_queue SET interruptions = interruptions + 1, status = 'queued'
-                        WHERE id = \(item) AND batch_id = \(batch) AND status IN ('queued', 'running')
-                        """)
-                default:
-                    break
-                }
+                guard let item = event.itemID, let batch = event.batchID,
+                      let itemEvent = event.kind.itemEvent(final: event.detail["final"]?.boolValue ?? false)
+                else { return true }
+                try await Self.apply(itemEvent, item: item, batch: batch, event: event, on: connection)
                 return true
             }
         } catch let error as PostgresError where QueueStore.isRequestFault(error) {
@@ -71,24 +52,62 @@ public struct EventStore: Sendable {
         }
     }
 
-    /// A pod's own events keep its row current: `state` events set its state (a pod spotq
-    /// terminated stays terminated), the first `image.done` sets `first_image_at`, and every
-    /// event is a sign of life.
+    /// Moves the item (and, on its batch's first start, the batch) as `itemEvent` says.
+    static func apply(_ itemEvent: ItemEvent, item: Int64, batch: Int64, event: SpotqEvent, on connection: PostgresConnection) async throws {
+        let (target, sources) = (ItemStatus.target(of: itemEvent), ItemStatus.sources(of: itemEvent).sql)
+        switch itemEvent {
+        case .started:
+            try await connection.query("""
+                UPDATE image_generation_queue SET status = \(target), started_at = coalesce(started_at, \(event.occurredAt))
+                WHERE id = \(item) AND batch_id = \(batch) AND status = ANY(\(sources))
+                """)
+            try await connection.query("""
+                UPDATE batches SET status = \(BatchStatus.target(of: .imageStarted)), started_at = coalesce(started_at, \(event.occurredAt))
+                WHERE id = \(batch) AND status = ANY(\(BatchStatus.sources(of: .imageStarted).sql))
+                """)
+        case .retried, .gaveUp:
+            try await connection.query("""
+                UPDATE image_generation_queue
+                SET attempts = attempts + 1, last_error = \(event.detail["reason"]?.stringValue ?? "no reason given"), status = \(target)
+                WHERE id = \(item) AND batch_id = \(batch) AND status = ANY(\(sources))
+                """)
+        case .interrupted:
+            try await connection.query("""
+                UPDATE image_generation_queue SET interruptions = interruptions + 1, status = \(target)
+                WHERE id = \(item) AND batch_id = \(batch) AND status = ANY(\(sources))
+                """)
+        case .planned, .published, .stored, .deadLettered, .replayed:
+            break  // not a pod's to say
+        }
+    }
+
+    /// A pod's own events keep its row current: `state` events move its state as
+    /// ``PodState/after(_:)`` allows (a pod cannot report itself reclaimed or terminated, and
+    /// a reclaimed, GPU-failed or terminated pod's late reports change nothing), the first
+    /// `image.done` sets `first_image_at`, and every event is a sign of life.
     static func applyToPod(_ event: SpotqEvent, on connection: PostgresConnection) async throws {
         switch event.kind {
-        case "state":
+        case .state:
+            guard let reported = event.state else { return }
+            let move = PodEvent.reported(reported)
+            let sources = PodState.sources(of: move)
+            guard !sources.isEmpty else {
+                try await connection.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state = ANY(\(PodState.live.sql))")
+                return
+            }
+            let target = PodState.target(of: move)
             try await connection.query("""
-                UPDATE pods SET state = \(event.state), last_seen_at = now(),
-                                resume_attempts = CASE WHEN \(event.state) = 'generating' THEN 0 ELSE resume_attempts END,
-                                started_at = CASE WHEN \(event.state) = 'starting' THEN coalesce(started_at, \(event.occurredAt)) ELSE started_at END
-                WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state <> 'terminated'
+                UPDATE pods SET state = CASE WHEN state = ANY(\(sources.sql)) THEN \(target) ELSE state END, last_seen_at = now(),
+                                resume_attempts = CASE WHEN state = ANY(\(sources.sql)) AND \(target == .generating) THEN 0 ELSE resume_attempts END,
+                                started_at = CASE WHEN state = ANY(\(sources.sql)) AND \(target == .starting) THEN coalesce(started_at, \(event.occurredAt)) ELSE started_at END
+                WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state = ANY(\(PodState.live.sql))
                 """)
-        case "image.done":
+        case .imageDone:
             try await connection.query("""
                 UPDATE pods SET first_image_at = coalesce(first_image_at, \(event.occurredAt)), last_seen_at = now()
                 WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)
                 """)
-        default:
+        case .heartbeat, .assetReady, .assetFailed, .imageStarted, .imageFailed, .imageInterrupted:
             try await connection.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)")
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import SpotqCore
 
 /// The numbers `/metrics` reports from PostgreSQL, read at scrape time.
 public struct FleetMetricsStore: Sendable {
@@ -33,18 +34,18 @@ public struct FleetMetricsStore: Sendable {
         for row in try await client.query("SELECT status, count(*) FROM image_generation_queue GROUP BY status") {
             snapshot.itemsByStatus[try row.decode(String.self, at: 0)] = Int(try row.decode(Int64.self, at: 1))
         }
-        for row in try await client.query("SELECT state, count(*) FROM pods WHERE state <> 'terminated' GROUP BY state") {
+        for row in try await client.query("SELECT state, count(*) FROM pods WHERE state = ANY(\(PodState.live.sql)) GROUP BY state") {
             snapshot.podsByState[try row.decode(String.self, at: 0)] = Int(try row.decode(Int64.self, at: 1))
         }
         let row = try await client.query("""
             SELECT coalesce((SELECT sum(interruptions) FROM pods), 0)::bigint,
                    coalesce((SELECT sum(accrued_usd) FROM pods), 0)::float8,
-                   coalesce((SELECT sum(price_usd_per_hour) FROM pods WHERE state <> 'terminated' AND provider_status IN ('starting', 'running')), 0)::float8,
+                   coalesce((SELECT sum(price_usd_per_hour) FROM pods WHERE state = ANY(\(PodState.live.sql)) AND provider_status = ANY(\(FleetPod.ProviderStatus.billedForGPU.sql))), 0)::float8,
                    coalesce((SELECT usd FROM fleet_cost_days WHERE day = (now() AT TIME ZONE 'UTC')::date), 0)::float8,
                    (SELECT count(*) FROM dead_letters WHERE purged_at IS NULL),
-                   (SELECT count(*) FROM pod_events WHERE kind = 'asset.ready' AND NOT coalesce((detail ->> 'reused')::boolean, false)),
-                   coalesce((SELECT sum((detail ->> 'bytes')::float8 - coalesce((detail ->> 'resumed_from')::float8, 0)) FROM pod_events WHERE kind = 'asset.ready' AND detail ? 'bytes'), 0)::float8,
-                   coalesce((SELECT sum((detail ->> 'seconds')::float8) FROM pod_events WHERE kind = 'asset.ready' AND detail ? 'seconds'), 0)::float8,
+                   (SELECT count(*) FROM pod_events WHERE kind = \(EventKind.assetReady.rawValue) AND NOT coalesce((detail ->> 'reused')::boolean, false)),
+                   coalesce((SELECT sum((detail ->> 'bytes')::float8 - coalesce((detail ->> 'resumed_from')::float8, 0)) FROM pod_events WHERE kind = \(EventKind.assetReady.rawValue) AND detail ? 'bytes'), 0)::float8,
+                   coalesce((SELECT sum((detail ->> 'seconds')::float8) FROM pod_events WHERE kind = \(EventKind.assetReady.rawValue) AND detail ? 'seconds'), 0)::float8,
                    (SELECT avg(extract(epoch FROM first_image_at - coalesce(started_at, requested_at)))::float8 FROM pods
                     WHERE first_image_at IS NOT NULL AND first_image_at > now() - interval '1 day'),
                    (SELECT extract(epoch FROM first_image_at - coalesce(started_at, requested_at))::float8 FROM pods

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import SpotqCore
 
 /// What operators look at: items, batches and pods, as `spotq status|batches|pods` show them.
 public struct FleetStatusStore: Sendable {
@@ -24,18 +25,18 @@ public struct FleetStatusStore: Sendable {
         }
     }
 
-    func counts(_ sql: String) async throws -> [String: Int] {
+    func counts(_ query: PostgresQuery) async throws -> [String: Int] {
         var result: [String: Int] = [:]
-        for row in try await client.query(PostgresQuery(sql: sql)) { result[try row.decode(String.self, at: 0)] = Int(try row.decode(Int64.self, at: 1)) }
+        for row in try await client.query(query) { result[try row.decode(String.self, at: 0)] = Int(try row.decode(Int64.self, at: 1)) }
         return result
     }
 
     public func summary() async throws -> Summary {
         let items = try await counts("SELECT status, count(*) FROM image_generation_queue GROUP BY status")
         let batches = try await counts("SELECT status, count(*) FROM batches GROUP BY status")
-        let pods = try await counts("SELECT state, count(*) FROM pods WHERE state <> 'terminated' OR terminated_at > now() - interval '1 day' GROUP BY state")
+        let pods = try await counts("SELECT state, count(*) FROM pods WHERE state = ANY(\(PodState.live.sql)) OR terminated_at > now() - interval '1 day' GROUP BY state")
         let money = try await client.query("""
-            SELECT coalesce((SELECT sum(price_usd_per_hour) FROM pods WHERE state <> 'terminated' AND provider_status IN ('starting', 'running')), 0)::float8,
+            SELECT coalesce((SELECT sum(price_usd_per_hour) FROM pods WHERE state = ANY(\(PodState.live.sql)) AND provider_status = ANY(\(FleetPod.ProviderStatus.billedForGPU.sql))), 0)::float8,
                    coalesce((SELECT usd FROM fleet_cost_days WHERE day = (now() AT TIME ZONE 'UTC')::date), 0)::float8,
                    (SELECT count(*) FROM dead_letters WHERE purged_at IS NULL),
                    (SELECT count(*) FROM fleet_alerts WHERE raised_at > now() - interval '1 day')
@@ -67,17 +68,17 @@ public struct FleetStatusStore: Sendable {
 
     /// Batches, newest first; finished ones only with `includeFinished`.
     public func batches(includeFinished: Bool) async throws -> [BatchRow] {
-        let rows = try await client.query(PostgresQuery(sql: """
+        let rows = try await client.query("""
             SELECT b.id, b.status, b.item_count,
-                   count(q.id) FILTER (WHERE q.status = 'done'), count(q.id) FILTER (WHERE q.status IN ('failed', 'dead')),
-                   count(q.id) FILTER (WHERE q.status NOT IN ('done', 'failed', 'dead')),
-                   (SELECT count(*) FROM pods p WHERE p.batch_id = b.id AND p.state <> 'terminated'),
+                   count(q.id) FILTER (WHERE q.status = \(ItemStatus.done)), count(q.id) FILTER (WHERE q.status = \(ItemStatus.failed)),
+                   count(q.id) FILTER (WHERE q.status = ANY(\(ItemStatus.unfinished.sql))),
+                   (SELECT count(*) FROM pods p WHERE p.batch_id = b.id AND p.state = ANY(\(PodState.live.sql))),
                    b.payload_bytes, b.estimated_usd::float8,
                    coalesce((SELECT sum(accrued_usd) FROM pods p WHERE p.batch_id = b.id), 0)::float8, b.created_at
             FROM batches b LEFT JOIN image_generation_queue q ON q.batch_id = b.id
-            WHERE $1 OR b.status NOT IN ('done', 'failed', 'cancelled')
+            WHERE \(includeFinished) OR b.status = ANY(\(BatchStatus.unfinished.sql))
             GROUP BY b.id ORDER BY b.id DESC
-            """, parameters: [includeFinished]))
+            """)
         return try rows.map { row in
             BatchRow(
                 id: try row.decode(Int64.self, at: 0), status: try row.decode(String.self, at: 1), items: Int(try row.decode(Int32.self, at: 2)),
@@ -112,8 +113,8 @@ public struct FleetStatusStore: Sendable {
         let rows = try await client.query(PostgresQuery(sql: """
             SELECT id, provider, provider_pod_id, batch_id, interruptible, state, provider_status, coalesce(price_usd_per_hour, 0)::float8,
                    accrued_usd::float8, interruptions, last_seen_at, last_error
-            FROM pods WHERE ($1 OR state <> 'terminated') AND provider_pod_id IS NOT NULL ORDER BY id DESC
-            """, parameters: [includeTerminated]))
+            FROM pods WHERE ($1 OR state = ANY($2)) AND provider_pod_id IS NOT NULL ORDER BY id DESC
+            """, parameters: [includeTerminated, PodState.live.sql]))
         return try rows.map { row in
             PodRow(
                 id: try row.decode(Int64.self, at: 0), provider: try row.decode(String.self, at: 1), providerPodID: try row.decode(String?.self, at: 2),

@@ -39,7 +39,7 @@ public struct PlannerStore: Sendable {
             SELECT id, checkpoint,
                    coalesce((SELECT string_agg(e ->> 'file', E'\\t' ORDER BY n) FROM jsonb_array_elements(loras) WITH ORDINALITY AS l(e, n)), ''),
                    priority, extract(epoch FROM created_at)::bigint
-            FROM image_generation_queue WHERE status = 'pending'
+            FROM image_generation_queue WHERE status = \(ItemStatus.pending)
             """, timeout: .seconds(600))
         work.reserve(items: rows.count, loras: rows.count)
         var loras: [Int32] = []
@@ -83,7 +83,7 @@ public struct PlannerStore: Sendable {
         let rows = try await connection.query("""
             INSERT INTO batches (status, assets, item_count, payload_bytes, estimated_payload_gb, estimated_setup_hours,
                                  estimated_run_hours, estimated_usd, estimated_usd_per_image, gpu_type)
-            VALUES ('planned', \(PostgresJSON(filenames))::jsonb, \(batch.generationOrder.count), \(batch.payloadBytes),
+            VALUES (\(BatchStatus.planned), \(PostgresJSON(filenames))::jsonb, \(batch.generationOrder.count), \(batch.payloadBytes),
                     \(estimate.payloadGB), \(estimate.setupHours), \(estimate.runHours), \(estimate.usd), \(estimate.usdPerImage), \(gpu.gpuType))
             RETURNING id
             """)
@@ -105,9 +105,9 @@ public struct PlannerStore: Sendable {
         let positions = PostgresArray(batch.generationOrder.indices.map { Int32($0) })
         let assigned = try await connection.query("""
             UPDATE image_generation_queue q
-            SET status = 'planned', batch_id = \(id), batch_position = p.position, planned_at = now()
+            SET status = \(ItemStatus.target(of: .planned)), batch_id = \(id), batch_position = p.position, planned_at = now()
             FROM unnest(\(ids)::bigint[], \(positions)::integer[]) AS p(id, position)
-            WHERE q.id = p.id AND q.status = 'pending'
+            WHERE q.id = p.id AND q.status = ANY(\(ItemStatus.sources(of: .planned).sql))
             """, timeout: .seconds(600))
         guard assigned.affectedRows == batch.generationOrder.count else {
             throw StoreError(message: "batch \(id): \(batch.generationOrder.count - assigned.affectedRows) items stopped being pending while planning; nothing was written, plan again")

@@ -19,7 +19,7 @@ public struct PodStore: Sendable {
         public var provider: String
         public var providerPodID: String?
         public var name: String?
-        public var state: String
+        public var state: PodState
         public var providerStatus: String?
         public var interruptible: Bool
         public var bidUSDPerGPUHour: Double?
@@ -52,7 +52,7 @@ public struct PodStore: Sendable {
     static func row(_ row: PostgresRow) throws -> PodRow {
         PodRow(
             id: try row.decode(Int64.self, at: 0), batchID: try row.decode(Int64?.self, at: 1), provider: try row.decode(String.self, at: 2),
-            providerPodID: try row.decode(String?.self, at: 3), name: try row.decode(String?.self, at: 4), state: try row.decode(String.self, at: 5),
+            providerPodID: try row.decode(String?.self, at: 3), name: try row.decode(String?.self, at: 4), state: try row.decode(PodState.self, at: 5),
             providerStatus: try row.decode(String?.self, at: 6), interruptible: try row.decode(Bool.self, at: 7),
             bidUSDPerGPUHour: try row.decode(Double?.self, at: 8), priceUSDPerHour: try row.decode(Double.self, at: 9),
             gpuCount: Int(try row.decode(Int32.self, at: 10)), volumeGB: Int(try row.decode(Int32.self, at: 11)),
@@ -64,7 +64,7 @@ public struct PodStore: Sendable {
 
     /// Pods not yet terminated.
     public func live() async throws -> [PodRow] {
-        try await client.query(PostgresQuery(sql: "SELECT \(Self.columns) FROM pods WHERE state <> 'terminated' ORDER BY id")).map(Self.row)
+        try await client.query(PostgresQuery(sql: "SELECT \(Self.columns) FROM pods WHERE state = ANY($1) ORDER BY id", parameters: [PodState.live.sql])).map(Self.row)
     }
 
     public func pod(_ id: Int64) async throws -> PodRow? {
@@ -104,7 +104,7 @@ public struct PodStore: Sendable {
             INSERT INTO pods (batch_id, provider, name, gpu_type, gpu_count, interruptible, bid_usd_per_gpu_hour, volume_gb,
                               container_disk_gb, storage_usd_per_gb_month, state, accrued_until)
             VALUES (\(request.batchID), \(request.provider), \(request.name), \(request.gpuType), \(request.gpuCount), \(request.interruptible),
-                    \(request.bidUSDPerGPUHour), \(request.volumeGB), \(request.containerDiskGB), \(request.storageUSDPerGBMonth), 'requested', now())
+                    \(request.bidUSDPerGPUHour), \(request.volumeGB), \(request.containerDiskGB), \(request.storageUSDPerGBMonth), \(PodState.requested), now())
             RETURNING id
             """)
         return try rows[0].decode(Int64.self, at: 0)
@@ -114,7 +114,7 @@ public struct PodStore: Sendable {
     public func rented(_ id: Int64, providerPodID: String, interruptible: Bool, bid: Double?, priceUSDPerHour: Double) async throws {
         try await client.query("""
             UPDATE pods SET provider_pod_id = \(providerPodID), interruptible = \(interruptible), bid_usd_per_gpu_hour = \(bid),
-                            price_usd_per_hour = \(priceUSDPerHour), provider_status = 'starting', last_seen_at = now()
+                            price_usd_per_hour = \(priceUSDPerHour), provider_status = \(FleetPod.ProviderStatus.starting), last_seen_at = now()
             WHERE id = \(id)
             """)
     }
@@ -123,9 +123,9 @@ public struct PodStore: Sendable {
     public func terminated(_ id: Int64, reason: String) async throws {
         try await accrue(now: Date(), only: id)
         try await client.query("""
-            UPDATE pods SET state = 'terminated', terminated_at = coalesce(terminated_at, now()), provider_status = 'gone',
+            UPDATE pods SET state = \(PodState.target(of: .terminated)), terminated_at = coalesce(terminated_at, now()), provider_status = \(FleetPod.ProviderStatus.gone),
                             last_error = \(reason)
-            WHERE id = \(id)
+            WHERE id = \(id) AND state = ANY(\(PodState.sources(of: .terminated).sql))
             """)
     }
 
@@ -133,16 +133,18 @@ public struct PodStore: Sendable {
     /// state `reclaimed`, interruptions + 1. Returns true when this call recorded a reclaim.
     @discardableResult
     public func providerStatus(_ id: Int64, _ status: FleetPod.ProviderStatus) async throws -> Bool {
+        let exited = FleetPod.ProviderStatus.exited
         let rows = try await client.query("""
             UPDATE pods SET
-                interruptions = interruptions + CASE WHEN \(status.rawValue) = 'exited' AND coalesce(provider_status, '') <> 'exited'
+                interruptions = interruptions + CASE WHEN \(status == exited) AND coalesce(provider_status, '') <> \(exited)
                                                       AND stop_requested_at IS NULL THEN 1 ELSE 0 END,
-                state = CASE WHEN \(status.rawValue) = 'exited' AND coalesce(provider_status, '') <> 'exited' AND stop_requested_at IS NULL
-                             THEN 'reclaimed' ELSE state END,
-                started_at = CASE WHEN \(status.rawValue) = 'running' THEN coalesce(started_at, now()) ELSE started_at END,
-                provider_status = \(status.rawValue)
-            WHERE id = \(id) AND state <> 'terminated'
-            RETURNING state = 'reclaimed' AND interruptions > 0 AND \(status.rawValue) = 'exited'
+                state = CASE WHEN \(status == exited) AND coalesce(provider_status, '') <> \(exited) AND stop_requested_at IS NULL
+                                  AND state = ANY(\(PodState.sources(of: .reclaimed).sql))
+                             THEN \(PodState.target(of: .reclaimed)) ELSE state END,
+                started_at = CASE WHEN \(status == .running) THEN coalesce(started_at, now()) ELSE started_at END,
+                provider_status = \(status)
+            WHERE id = \(id) AND state = ANY(\(PodState.live.sql))
+            RETURNING state = \(PodState.reclaimed) AND interruptions > 0 AND \(status == exited)
             """)
         return try rows.first?.decode(Bool.self, at: 0) ?? false
     }
@@ -150,7 +152,8 @@ public struct PodStore: Sendable {
     /// A reclaimed pod is being resumed (with a new bid, for spot).
     public func resuming(_ id: Int64, bid: Double?) async throws {
         try await client.query("""
-            UPDATE pods SET resume_attempts = resume_attempts + 1, state = 'starting', provider_status = 'starting', last_seen_at = now(),
+            UPDATE pods SET resume_attempts = resume_attempts + 1, provider_status = \(FleetPod.ProviderStatus.starting), last_seen_at = now(),
+                            state = CASE WHEN state = ANY(\(PodState.sources(of: .resumed).sql)) THEN \(PodState.target(of: .resumed)) ELSE state END,
                             bid_usd_per_gpu_hour = coalesce(\(bid), bid_usd_per_gpu_hour)
             WHERE id = \(id)
             """)
@@ -172,12 +175,12 @@ public struct PodStore: Sendable {
             let since = pod.accruedUntil ?? pod.requestedAt
             let hours = now.timeIntervalSince(since) / 3600
             guard hours > 0 else { continue }
-            let running = pod.providerStatus == "running" || pod.providerStatus == "starting"
+            let running = pod.providerStatus.flatMap(FleetPod.ProviderStatus.init(rawValue:))?.isBilledForGPU ?? false
             let usd = PodCost.accrued(
                 hours: hours, running: running, priceUSDPerHour: pod.priceUSDPerHour, volumeGB: Double(pod.volumeGB),
                 storageUSDPerGBMonth: pod.storageUSDPerGBMonth)
             try await client.withTransaction { connection in
-                let updated = try await connection.query("UPDATE pods SET accrued_usd = accrued_usd + \(usd), accrued_until = \(now) WHERE id = \(pod.id) AND state <> 'terminated'")
+                let updated = try await connection.query("UPDATE pods SET accrued_usd = accrued_usd + \(usd), accrued_until = \(now) WHERE id = \(pod.id) AND state = ANY(\(PodState.live.sql))")
                 guard updated.affectedRows == 1 else { return }
                 try await connection.query("""
                     INSERT INTO fleet_cost_days (day, usd) VALUES ((\(now) AT TIME ZONE 'UTC')::date, \(usd))
@@ -212,7 +215,7 @@ extension PodStore {
             SELECT p.gpu_type,
                    sum(extract(epoch FROM (coalesce(p.terminated_at, now()) - coalesce(p.started_at, p.requested_at))) / 3600)::float8,
                    sum(p.interruptions)::float8,
-                   (SELECT count(*) FROM pod_events e JOIN pods q ON q.id = e.pod_id WHERE e.kind = 'image.done' AND q.gpu_type = p.gpu_type)::float8
+                   (SELECT count(*) FROM pod_events e JOIN pods q ON q.id = e.pod_id WHERE e.kind = \(EventKind.imageDone.rawValue) AND q.gpu_type = p.gpu_type)::float8
             FROM pods p WHERE p.provider_pod_id IS NOT NULL
             GROUP BY p.gpu_type
             """)

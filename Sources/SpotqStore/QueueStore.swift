@@ -113,7 +113,7 @@ public struct QueueStore: Sendable {
     /// How much work waits to be planned.
     public func pendingDemand() async throws -> PendingDemand {
         let rows = try await client.query("""
-            SELECT count(*)::bigint, min(created_at) FROM image_generation_queue WHERE status = 'pending'
+            SELECT count(*)::bigint, min(created_at) FROM image_generation_queue WHERE status = \(ItemStatus.pending)
             """)
         return PendingDemand(
             items: Int(try rows[0].decode(Int64.self, at: 0)),

@@ -46,7 +46,7 @@ struct AssetSetup: Sendable {
         if alreadyVerified(asset) {
             logger.info("worker: \(asset.filename) already on disk (verified by an earlier run)")
             await availability.markReady(asset.filename)
-            await events.publish("asset.ready", detail: ["filename": .string(asset.filename), "reused": .bool(true)])
+            await events.publish(.assetReady, detail: ["filename": .string(asset.filename), "reused": .bool(true)])
             return
         }
         do {
@@ -65,7 +65,7 @@ struct AssetSetup: Sendable {
                 let seconds = Double((ContinuousClock.now - started).components.seconds)
                 logger.info("worker: \(asset.filename) ready", metadata: ["bytes": "\(result.totalBytes)", "resumed_from": "\(result.resumedFrom)"])
                 await availability.markReady(asset.filename)
-                await events.publish("asset.ready", detail: [
+                await events.publish(.assetReady, detail: [
                     "filename": .string(asset.filename), "bytes": .number(Double(result.totalBytes)),
                     "resumed_from": .number(Double(result.resumedFrom)), "seconds": .number(seconds),
                 ])
@@ -79,6 +79,6 @@ struct AssetSetup: Sendable {
             }
         }
         await availability.markFailed(asset.filename, reason: lastError)
-        await events.publish("asset.failed", detail: ["filename": .string(asset.filename), "reason": .string(String(lastError.prefix(1_000)))])
+        await events.publish(.assetFailed, detail: ["filename": .string(asset.filename), "reason": .string(String(lastError.prefix(1_000)))])
     }
 }

@@ -25,7 +25,7 @@ actor EventPublisher {
 
     /// Publishes on its own channel, opened again (on a reconnected connection) after a
     /// broker outage, so heartbeats resume when the broker is back.
-    func publish(_ kind: String, item: Int64? = nil, state: String? = nil, detail: [String: JSONScalar] = [:]) async {
+    func publish(_ kind: EventKind, item: Int64? = nil, state: PodState? = nil, detail: [String: JSONScalar] = [:]) async {
         sequence += 1
         let event = SpotqEvent(
             eventKey: "\(pod.provider):\(pod.id):\(run):\(sequence)", kind: kind, batchID: batchID, itemID: item,
@@ -59,7 +59,7 @@ actor EventPublisher {
         }
     }
 
-    func state(_ state: String, detail: [String: JSONScalar] = [:]) async {
-        await publish("state", state: state, detail: detail)
+    func state(_ state: PodState, detail: [String: JSONScalar] = [:]) async {
+        await publish(.state, state: state, detail: detail)
     }
 }

@@ -136,27 +136,27 @@ struct WorkLoop: Sendable {
             try await delivery.nack(requeue: true)
             return assets
         case .failed(let reason):
-            await events.publish("image.failed", item: item.itemID, detail: ["reason": .string(reason), "final": .bool(true)])
+            await events.publish(.imageFailed, item: item.itemID, detail: ["reason": .string(reason), "final": .bool(true)])
             try await deadLetter(delivery, reason: reason, on: channel)
             return nil
         case .ready:
             break
         }
-        await events.publish("image.started", item: item.itemID)
+        await events.publish(.imageStarted, item: item.itemID)
         let result = await generateAndUpload(item)
         logger.debug("worker: item attempted", metadata: ["item": "\(item.itemID)", "result": "\(result)"])
         switch result {
         case .stored:
             try await delivery.ack()
-            await events.publish("image.done", item: item.itemID)
+            await events.publish(.imageDone, item: item.itemID)
         case .refused(let reason):
-            await events.publish("image.failed", item: item.itemID, detail: ["reason": .string(reason), "final": .bool(true)])
+            await events.publish(.imageFailed, item: item.itemID, detail: ["reason": .string(reason), "final": .bool(true)])
             try await deadLetter(delivery, reason: reason, on: channel)
         case .failed(let reason):
             let failures = Int(delivery.properties.headers?[Self.failuresHeader]?.intValue ?? 0) + 1
             if failures >= configuration.maxFailures {
                 let final = "failed \(failures) times; last: \(reason)"
-                await events.publish("image.failed", item: item.itemID, detail: ["reason": .string(final), "final": .bool(true)])
+                await events.publish(.imageFailed, item: item.itemID, detail: ["reason": .string(final), "final": .bool(true)])
                 try await deadLetter(delivery, reason: final, on: channel)
             } else {
                 // A copy with the count goes to the back of the queue; then the original is acked.
@@ -166,7 +166,7 @@ struct WorkLoop: Sendable {
                 properties.headers = headers
                 try await channel.publish(AMQPOutgoingMessage(exchange: BrokerNames.workExchange, routingKey: delivery.routingKey, body: delivery.body, properties: properties, mandatory: true))
                 try await delivery.ack()
-                await events.publish("image.failed", item: item.itemID, detail: ["reason": .string(reason), "final": .bool(false)])
+                await events.publish(.imageFailed, item: item.itemID, detail: ["reason": .string(reason), "final": .bool(false)])
             }
         case .interrupted:
             // Handed back first: the pod may be killed any moment now.
@@ -174,7 +174,7 @@ struct WorkLoop: Sendable {
             let after = await notice.millisecondsSinceNotice()
             logger.info("worker: handed back the image in progress", metadata: ["item": "\(item.itemID)", "handed_back_after_ms": "\(after)"])
             _ = try? await comfy.http.send(.init(method: .post, url: configuration.comfyURL + "/interrupt", timeout: .seconds(1)))
-            await events.publish("image.interrupted", item: item.itemID)
+            await events.publish(.imageInterrupted, item: item.itemID)
         }
         return nil
     }

@@ -77,21 +77,21 @@ public struct Worker: Sendable {
         let events = EventPublisher(
             amqp: amqp, exchange: configuration.eventsExchange, batchID: configuration.batchID,
             pod: SpotqEvent.Pod(provider: configuration.provider, id: configuration.podID), logger: logger)
-        await events.state("starting")
+        await events.state(.starting)
         // Signs of life for the provisioner, whatever the worker is busy with.
         let interval = configuration.heartbeatInterval
         let heartbeat = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
                 guard !Task.isCancelled else { return }
-                await events.publish(SpotqEvent.heartbeatKind)
+                await events.publish(.heartbeat)
             }
         }
         defer { heartbeat.cancel() }
 
         guard GPUCheck.passes(configuration.gpuCheckCommand, logger: logger) else {
             logger.error("worker: the GPU check failed; this pod is unusable and asks to be terminated")
-            await events.state("gpu_failed", detail: ["command": .string(configuration.gpuCheckCommand)])
+            await events.state(.gpuFailed, detail: ["command": .string(configuration.gpuCheckCommand)])
             return .gpuFailed
         }
 
@@ -103,7 +103,7 @@ public struct Worker: Sendable {
             logger.error("worker: the server refused this pod: \(refused)")
             return .refused
         }
-        await events.state("downloading", detail: ["assets": .number(Double(manifest.assets.count)), "bytes": .number(Double(manifest.payloadBytes))])
+        await events.state(.downloading, detail: ["assets": .number(Double(manifest.assets.count)), "bytes": .number(Double(manifest.payloadBytes))])
         let availability = AssetAvailability(manifest.assets.map(\.filename))
         let setup = AssetSetup(configuration: configuration, http: clients.downloads, availability: availability, events: events, logger: logger)
         let downloads = Task { await setup.downloadAll(manifest.assets, notice: notice) }
@@ -111,7 +111,7 @@ public struct Worker: Sendable {
 
         let comfy = ComfyClient(baseURL: configuration.comfyURL, http: clients.comfy)
         try await comfy.waitUntilUp(limit: .seconds(600))
-        await events.state("generating")
+        await events.state(.generating)
         let loop = WorkLoop(
             configuration: configuration, amqp: amqp, comfy: comfy, api: api, availability: availability,
             events: events, notice: notice, logger: logger)
@@ -119,11 +119,11 @@ public struct Worker: Sendable {
         switch outcome {
         case .batchFinished:
             logger.info("worker: the batch has no work left; leaving")
-            await events.state("draining", detail: ["reason": .string("batch finished")])
+            await events.state(.draining, detail: ["reason": .string("batch finished")])
         case .terminated(let reason):
             let after = await notice.millisecondsSinceNotice()
             logger.info("worker: stopped for a termination notice (\(reason)); unfinished work was handed back", metadata: ["after_ms": "\(after)"])
-            await events.state("draining", detail: ["reason": .string(reason)])
+            await events.state(.draining, detail: ["reason": .string(reason)])
         }
         return .finished
     }

@@ -10,7 +10,7 @@ struct FleetPlannerTests {
         DemandSnapshot.BatchDemand(batchID: id, ready: ready ?? items, unacknowledged: items - (ready ?? items), consumers: 0, remainingItems: items, remainingWorkHours: hours, payloadBytes: 20_000_000_000)
     }
 
-    func pod(_ id: Int64, batch: Int64?, state: String, provider: FleetPod.ProviderStatus? = .running, age: TimeInterval = 60, price: Double = 0.12, resumes: Int = 0, stopped: Bool = false) -> FleetPod {
+    func pod(_ id: Int64, batch: Int64?, state: PodState, provider: FleetPod.ProviderStatus? = .running, age: TimeInterval = 60, price: Double = 0.12, resumes: Int = 0, stopped: Bool = false) -> FleetPod {
         FleetPod(id: id, batchID: batch, state: state, providerStatus: provider, interruptible: true, requestedAt: now.addingTimeInterval(-age), priceUSDPerHour: price, resumeAttempts: resumes, stopRequested: stopped, lastSeenAt: now)
     }
 
@@ -33,22 +33,22 @@ struct FleetPlannerTests {
 
     @Test func unacknowledgedWorkCountsAsDemand_soABatchWithNothingReadyKeepsItsPods() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 300, hours: 6, ready: 0)], unplanned: [])
-        let pods = [pod(1, batch: 1, state: "generating"), pod(2, batch: 1, state: "generating")]
+        let pods = [pod(1, batch: 1, state: .generating), pod(2, batch: 1, state: .generating)]
         #expect(planner().plan(demand: demand, pods: pods, now: now).isEmpty)
     }
 
     @Test func maxPodsAndBudget_capTheFleet_batchesWithoutAPodFirst() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 5_000, hours: 30), batch(2, items: 100, hours: 1)], unplanned: [])
-        let capped = planner(maxPods: 3).plan(demand: demand, pods: [pod(1, batch: 1, state: "generating")], now: now)
+        let capped = planner(maxPods: 3).plan(demand: demand, pods: [pod(1, batch: 1, state: .generating)], now: now)
         #expect(capped == [.rent(batchID: 2, payloadBytes: 20_000_000_000), .rent(batchID: 1, payloadBytes: 20_000_000_000)])
         // 0.12 running + 0.17 per new pod within 0.50 USD/h: two more.
-        let budgeted = planner(budget: 0.50).plan(demand: demand, pods: [pod(1, batch: 1, state: "generating")], now: now)
+        let budgeted = planner(budget: 0.50).plan(demand: demand, pods: [pod(1, batch: 1, state: .generating)], now: now)
         #expect(budgeted.count == 2)
     }
 
     @Test func aPodHoldingWork_isDrainedNotTerminated_whenTheCapsShrink() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 5_000, hours: 30)], unplanned: [])
-        let pods = [pod(1, batch: 1, state: "generating", age: 500), pod(2, batch: 1, state: "generating", age: 100), pod(3, batch: 1, state: "downloading", age: 50)]
+        let pods = [pod(1, batch: 1, state: .generating, age: 500), pod(2, batch: 1, state: .generating, age: 100), pod(3, batch: 1, state: .downloading, age: 50)]
         let actions = planner(maxPods: 1).plan(demand: demand, pods: pods, now: now)
         #expect(actions.contains(.terminate(podID: 3, reason: "over the pod or budget limit")))
         #expect(actions.contains(.drain(podID: 2, reason: "over the pod or budget limit")))
@@ -58,20 +58,20 @@ struct FleetPlannerTests {
 
     @Test func aReclaimedPodIsResumedOnce_thenReplaced() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 300, hours: 1)], unplanned: [])
-        let first = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: "reclaimed", provider: .exited)], now: now)
+        let first = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: .reclaimed, provider: .exited)], now: now)
         #expect(first == [.resume(podID: 1)])
-        let again = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: "reclaimed", provider: .exited, resumes: 1)], now: now)
+        let again = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: .reclaimed, provider: .exited, resumes: 1)], now: now)
         #expect(again == [.terminate(podID: 1, reason: "reclaimed and could not be resumed; replacing it"), .rent(batchID: 1, payloadBytes: 20_000_000_000)])
     }
 
     @Test func aBrokenGPU_aStuckStart_andAFinishedBatch_endTheirPods() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 300, hours: 1)], unplanned: [])
-        var stuck = pod(2, batch: 1, state: "starting", provider: .starting, age: 601)
+        var stuck = pod(2, batch: 1, state: .starting, provider: .starting, age: 601)
         stuck.lastSeenAt = nil
         let actions = planner().plan(demand: demand, pods: [
-            pod(1, batch: 1, state: "gpu_failed"),
+            pod(1, batch: 1, state: .gpuFailed),
             stuck,
-            pod(3, batch: 9, state: "draining"),
+            pod(3, batch: 9, state: .draining),
         ], now: now)
         #expect(actions.contains(.terminate(podID: 1, reason: "its GPU check failed")))
         #expect(actions.contains(.terminate(podID: 2, reason: "still starting after 600 s; replacing it")))
@@ -81,26 +81,26 @@ struct FleetPlannerTests {
 
     @Test func aRunningPodWhoseWorkerFellSilent_isReplaced_butAQuietStartIsLeftToTheStartTimeout() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 3_000, hours: 9)], unplanned: [])
-        var silent = pod(1, batch: 1, state: "generating", age: 3_600)
+        var silent = pod(1, batch: 1, state: .generating, age: 3_600)
         silent.lastSeenAt = now.addingTimeInterval(-301)
-        var chatty = pod(2, batch: 1, state: "generating", age: 3_600)
+        var chatty = pod(2, batch: 1, state: .generating, age: 3_600)
         chatty.lastSeenAt = now.addingTimeInterval(-30)
-        let starting = pod(3, batch: 1, state: "starting", provider: .running, age: 400)
+        let starting = pod(3, batch: 1, state: .starting, provider: .running, age: 400)
         let actions = planner().plan(demand: demand, pods: [silent, chatty, starting], now: now)
         #expect(actions == [.terminate(podID: 1, reason: "no word from its worker for 300 s; replacing it"), .rent(batchID: 1, payloadBytes: 20_000_000_000)])
     }
 
     @Test func aPodSpotqDrained_isTerminatedOnceItExited() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 300, hours: 1)], unplanned: [])
-        let waiting = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: "draining", stopped: true), pod(2, batch: 1, state: "generating")], now: now)
+        let waiting = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: .draining, stopped: true), pod(2, batch: 1, state: .generating)], now: now)
         #expect(waiting.isEmpty)
-        let exited = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: "draining", provider: .exited, stopped: true), pod(2, batch: 1, state: "generating")], now: now)
+        let exited = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: .draining, provider: .exited, stopped: true), pod(2, batch: 1, state: .generating)], now: now)
         #expect(exited == [.terminate(podID: 1, reason: "drained")])
     }
 
     @Test func morePodsThanWork_onlyEndsPodsThatHaveNotStartedWorking() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 30, hours: 0.1)], unplanned: [])
-        let actions = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: "generating"), pod(2, batch: 1, state: "generating"), pod(3, batch: 1, state: "starting")], now: now)
+        let actions = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: .generating), pod(2, batch: 1, state: .generating), pod(3, batch: 1, state: .starting)], now: now)
         #expect(actions == [.terminate(podID: 3, reason: "more pods than work")])
     }
 }
@@ -108,7 +108,7 @@ struct FleetPlannerTests {
 @Suite("bids, costs and price awareness")
 struct FleetEconomicsTests {
     @Test func heartbeats_areRoutedToTheServersPodEvents() {
-        let event = SpotqEvent(eventKey: "k", kind: SpotqEvent.heartbeatKind, batchID: 7, pod: SpotqEvent.Pod(provider: "runpod", id: "p"))
+        let event = SpotqEvent(eventKey: "k", kind: .heartbeat, batchID: 7, pod: SpotqEvent.Pod(provider: "runpod", id: "p"))
         #expect(event.routingKey == "pod.heartbeat.7")
         #expect(BrokerNames.recordedEventKeys.contains("pod.#"))
     }

@@ -25,20 +25,20 @@ struct EventRecorderTests {
             let items = try await fixture.postgres.query("SELECT id FROM image_generation_queue ORDER BY id").map { try $0.decode(Int64.self, at: 0) }
             let pod = SpotqEvent.Pod(provider: "devcloud", id: "pod-1")
             let events = [
-                SpotqEvent(eventKey: "k1", kind: "state", batchID: batch, pod: pod, state: "downloading"),
-                SpotqEvent(eventKey: "k2", kind: "asset.ready", batchID: batch, pod: pod, detail: ["filename": .string(EnqueueFixture.checkpoint), "seconds": .number(3.5)]),
-                SpotqEvent(eventKey: "k3", kind: "image.started", batchID: batch, itemID: items[0], pod: pod),
-                SpotqEvent(eventKey: "k3", kind: "image.started", batchID: batch, itemID: items[0], pod: pod),
-                SpotqEvent(eventKey: "k4", kind: "image.failed", batchID: batch, itemID: items[1], pod: pod, detail: ["reason": .string("ComfyUI: out of memory"), "final": .bool(false)]),
-                SpotqEvent(eventKey: "k5", kind: "image.failed", batchID: batch, itemID: items[2], pod: pod, detail: ["reason": .string("value_not_in_list"), "final": .bool(true)]),
-                SpotqEvent(eventKey: "k6", kind: "image.interrupted", batchID: batch, itemID: items[0], pod: pod),
+                SpotqEvent(eventKey: "k1", kind: .state, batchID: batch, pod: pod, state: .downloading),
+                SpotqEvent(eventKey: "k2", kind: .assetReady, batchID: batch, pod: pod, detail: ["filename": .string(EnqueueFixture.checkpoint), "seconds": .number(3.5)]),
+                SpotqEvent(eventKey: "k3", kind: .imageStarted, batchID: batch, itemID: items[0], pod: pod),
+                SpotqEvent(eventKey: "k3", kind: .imageStarted, batchID: batch, itemID: items[0], pod: pod),
+                SpotqEvent(eventKey: "k4", kind: .imageFailed, batchID: batch, itemID: items[1], pod: pod, detail: ["reason": .string("ComfyUI: out of memory"), "final": .bool(false)]),
+                SpotqEvent(eventKey: "k5", kind: .imageFailed, batchID: batch, itemID: items[2], pod: pod, detail: ["reason": .string("value_not_in_list"), "final": .bool(true)]),
+                SpotqEvent(eventKey: "k6", kind: .imageInterrupted, batchID: batch, itemID: items[0], pod: pod),
             ]
             try await fixture.connection.withChannel { channel in
                 for event in events {
                     try await channel.publish(exchange: BrokerNames.eventsExchange, routingKey: event.routingKey, body: Array(try SpotqEvent.encoder.encode(event)))
                 }
                 try await channel.publish(exchange: BrokerNames.eventsExchange, routingKey: "image.done.\(batch)", body: Array("{\"not\": \"an event\"}".utf8))
-                let unknownBatch = SpotqEvent(eventKey: "k7", kind: "asset.ready", batchID: 987_654, pod: pod)
+                let unknownBatch = SpotqEvent(eventKey: "k7", kind: .assetReady, batchID: 987_654, pod: pod)
                 try await channel.publish(exchange: BrokerNames.eventsExchange, routingKey: unknownBatch.routingKey, body: Array(try SpotqEvent.encoder.encode(unknownBatch)))
             }
             let recorder = EventRecorder(amqp: fixture.amqp, store: EventStore(client: fixture.postgres), logger: testLogger)

@@ -57,9 +57,9 @@ struct StatusCommand: AsyncParsableCommand {
         let summary = try await OperatorView.withPostgres(connection) { try await FleetStatusStore(client: $0).summary() }
         if json { return try OperatorView.printJSON(summary) }
         print("""
-            items     \(OperatorView.counts(summary.itemsByStatus, order: ["pending", "planned", "queued", "running", "done", "failed", "dead"]))
-            batches   \(OperatorView.counts(summary.batchesByStatus, order: ["planned", "publishing", "queued", "running", "done", "failed", "cancelled"]))
-            pods      \(OperatorView.counts(summary.podsByState, order: ["requested", "starting", "downloading", "generating", "draining", "reclaimed", "gpu_failed", "terminated"])) (terminated: last 24 h)
+            items     \(OperatorView.counts(summary.itemsByStatus, order: ItemStatus.allCases.map(\.rawValue)))
+            batches   \(OperatorView.counts(summary.batchesByStatus, order: BatchStatus.allCases.map(\.rawValue)))
+            pods      \(OperatorView.counts(summary.podsByState, order: PodState.allCases.map(\.rawValue))) (terminated: last 24 h)
             cost      \(OperatorView.usd(summary.usdPerHourNow)) USD/h now, \(OperatorView.usd(summary.usdToday)) USD today (UTC)
             attention \(summary.deadLetters) dead letter\(summary.deadLetters == 1 ? "" : "s") (spotq dlq list), \(summary.alertsToday) fleet alert\(summary.alertsToday == 1 ? "" : "s") in 24 h
             """)

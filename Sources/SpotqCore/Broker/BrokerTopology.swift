@@ -69,7 +69,9 @@ public enum BrokerNames {
     public static let deadLetteredAtHeader = "x-spotq-dead-lettered-at"
 
     /// The quorum queue holding batch `id`'s work items; also its routing key on `spotq.work`.
-    public static func batchQueue(_ id: Int64) -> String { "spotq.batch.\(id)" }
+    public static func batchQueue(_ id: Int64) -> String { "\(batchQueuePrefix)\(id)" }
+    /// What every batch queue's name (and its work messages' routing key) starts with.
+    public static let batchQueuePrefix = "spotq.batch."
 }
 
 /// Settings that shape the topology.

@@ -24,15 +24,16 @@ public struct SpotqEvent: Sendable, Equatable, Codable {
 
     public var version = 1
     public var eventKey: String
-    public var kind: String
+    public var kind: EventKind
     public var batchID: Int64?
     public var itemID: Int64?
     public var pod: Pod
-    public var state: String?
+    /// For kind ``EventKind/state``: the state the pod reports.
+    public var state: PodState?
     public var detail: [String: JSONScalar]
     public var occurredAt: Date
 
-    public init(eventKey: String, kind: String, batchID: Int64?, itemID: Int64? = nil, pod: Pod, state: String? = nil, detail: [String: JSONScalar] = [:], occurredAt: Date = Date()) {
+    public init(eventKey: String, kind: EventKind, batchID: Int64?, itemID: Int64? = nil, pod: Pod, state: PodState? = nil, detail: [String: JSONScalar] = [:], occurredAt: Date = Date()) {
         self.eventKey = eventKey
         self.kind = kind
         self.batchID = batchID
@@ -53,13 +54,9 @@ public struct SpotqEvent: Sendable, Equatable, Codable {
         case occurredAt = "occurred_at"
     }
 
-    /// What a worker sends every minute while it lives (routed `pod.heartbeat.<batch>`); the
-    /// server keeps it as the pod's `last_seen_at`, not as a row of `pod_events`.
-    public static let heartbeatKind = "pod.heartbeat"
-
     /// The routing key this event is published with.
     public var routingKey: String {
-        kind == "state" ? "pod.\(state ?? "unknown")" : "\(kind).\(batchID.map(String.init) ?? "none")"
+        kind == .state ? "pod.\(state.map(\.rawValue) ?? "unknown")" : "\(kind.rawValue).\(batchID.map(String.init) ?? "none")"
     }
 
     public static let decoder: JSONDecoder = {

@@ -3,7 +3,7 @@ import Foundation
 /// A pod as the provisioner sees it: our record, updated by the pod's own events and by
 /// the provider's API.
 public struct FleetPod: Sendable, Equatable {
-    public enum ProviderStatus: String, Sendable, Equatable {
+    public enum ProviderStatus: String, Sendable, Equatable, CaseIterable {
         /// Rented, container not up yet (`runtime` null).
         case starting
         case running
@@ -11,12 +11,15 @@ public struct FleetPod: Sendable, Equatable {
         case exited
         /// Terminated, or no longer listed by the provider.
         case gone
+
+        /// The provider charges the GPU's price in this status (storage is charged until gone).
+        public var isBilledForGPU: Bool { Self.billedForGPU.contains(self) }
+        public static let billedForGPU: [ProviderStatus] = [.starting, .running]
     }
 
     public var id: Int64
     public var batchID: Int64?
-    /// pods.state: requested, starting, gpu_failed, downloading, generating, draining, reclaimed, terminated.
-    public var state: String
+    public var state: PodState
     public var providerStatus: ProviderStatus?
     public var interruptible: Bool
     public var requestedAt: Date
@@ -28,7 +31,7 @@ public struct FleetPod: Sendable, Equatable {
     public var lastSeenAt: Date?
 
     public init(
-        id: Int64, batchID: Int64?, state: String, providerStatus: ProviderStatus?, interruptible: Bool, requestedAt: Date,
+        id: Int64, batchID: Int64?, state: PodState, providerStatus: ProviderStatus?, interruptible: Bool, requestedAt: Date,
         priceUSDPerHour: Double, resumeAttempts: Int = 0, stopRequested: Bool = false, lastSeenAt: Date? = nil
     ) {
         self.lastSeenAt = lastSeenAt
@@ -44,7 +47,7 @@ public struct FleetPod: Sendable, Equatable {
     }
 
     /// States in which the worker holds no delivery: it has not started consuming yet.
-    public var holdsNoWork: Bool { ["requested", "starting", "downloading", "gpu_failed"].contains(state) }
+    public var holdsNoWork: Bool { PodState.holdingNoWork.contains(state) }
 }
 
 /// What the provisioner should do next.
@@ -87,10 +90,10 @@ public struct FleetPlanner: Sendable {
         let batches = Dictionary(demand.batches.map { ($0.batchID, $0) }, uniquingKeysWith: { first, _ in first })
         var active: [FleetPod] = []
 
-        for pod in pods where pod.state != "terminated" && pod.providerStatus != .gone {
+        for pod in pods where pod.state != .terminated && pod.providerStatus != .gone {
             let work = pod.batchID.flatMap { batches[$0] }
             let hasWork = (work?.remainingItems ?? 0) > 0
-            if pod.state == "gpu_failed" {
+            if pod.state == .gpuFailed {
                 actions.append(.terminate(podID: pod.id, reason: "its GPU check failed"))
             } else if !hasWork {
                 // Every item of its batch is settled, so the pod holds no delivery.
@@ -106,11 +109,11 @@ public struct FleetPlanner: Sendable {
                 }
             } else if pod.stopRequested {
                 continue  // draining: waits for its exit
-            } else if ["requested", "starting"].contains(pod.state),
+            } else if PodState.notYetWorking.contains(pod.state),
                       now.timeIntervalSince(max(pod.requestedAt, pod.lastSeenAt ?? pod.requestedAt)) > limits.startTimeoutSeconds {
                 // Counted from the rental, a resume, or the worker's last word, whichever is last.
                 actions.append(.terminate(podID: pod.id, reason: "still starting after \(Int(limits.startTimeoutSeconds)) s; replacing it"))
-            } else if pod.providerStatus == .running, !["requested", "starting"].contains(pod.state),
+            } else if pod.providerStatus == .running, !PodState.notYetWorking.contains(pod.state),
                       now.timeIntervalSince(pod.lastSeenAt ?? pod.requestedAt) > limits.silentAfterSeconds {
                 // The container runs (`sleep infinity`) but its worker is gone: its deliveries
                 // went back when its connection closed; the GPU would idle at our cost.
@@ -154,7 +157,7 @@ public struct FleetPlanner: Sendable {
                 }
             } else if have.count > wanted {
                 // Less work than pods: only pods that have not started working go.
-                for pod in have.filter({ ["requested", "starting"].contains($0.state) }).prefix(have.count - wanted) {
+                for pod in have.filter({ PodState.notYetWorking.contains($0.state) }).prefix(have.count - wanted) {
                     actions.append(.terminate(podID: pod.id, reason: "more pods than work"))
                 }
             }

@@ -6,7 +6,8 @@ import SpotqBroker
 import SpotqCore
 import SpotqStore
 
-/// Publishes a demand snapshot (`metrics.demand` on `spotq.events`) every interval: per
+/// Every interval: settles finished batches, then publishes a demand snapshot
+/// (`metrics.demand` on `spotq.events`): per
 /// unfinished batch, ready and unacknowledged messages, consumers, remaining work hours and
 /// payload; pending items by checkpoint. `spotq.demand` keeps only the newest for the
 /// provisioner.
@@ -30,6 +31,7 @@ public struct DemandPublisher: Service {
         try await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
+                    try await settleFinishedBatches()
                     try await publishOnce()
                 } catch is CancellationError {
                     return
@@ -39,6 +41,14 @@ public struct DemandPublisher: Service {
                 // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
                 try? await Task.sleep(for: interval)
             }
+        }
+    }
+
+    /// Marks batches whose items are all finished done (or failed, when none was stored):
+    /// its own step, so reading demand (here, `/metrics`, `spotq queues`) never changes state.
+    public func settleFinishedBatches() async throws {
+        for (batch, status) in try await BatchStore(client: store.client).settleFinished() {
+            logger.info("demand: batch \(batch) settled", metadata: ["status": "\(status)"])
         }
     }
 

@@ -17,6 +17,7 @@ import SpotqStore
 /// work at least once.
 public struct BatchPublisher: Sendable {
     public let postgres: PostgresClient
+    let batches: BatchStore
     public let amqp: AMQPClient
     public let logger: Logger
     public var chunkSize = 500
@@ -26,6 +27,7 @@ public struct BatchPublisher: Sendable {
 
     public init(postgres: PostgresClient, amqp: AMQPClient, logger: Logger) {
         self.postgres = postgres
+        self.batches = BatchStore(client: postgres)
         self.amqp = amqp
         self.logger = logger
     }
@@ -43,12 +45,8 @@ public struct BatchPublisher: Sendable {
     /// Publishes every batch that still has planned items.
     @discardableResult
     public func publishPending() async throws -> Published {
-        let rows = try await postgres.query("""
-            SELECT id FROM batches WHERE status IN ('planned', 'publishing') ORDER BY id
-            """)
         var total = Published()
-        for row in rows {
-            let id = try row.decode(Int64.self, at: 0)
+        for id in try await batches.unpublished() {
             total.messages += try await publish(batch: id)
             total.batches += 1
         }
@@ -57,51 +55,31 @@ public struct BatchPublisher: Sendable {
 
     /// Publishes what is still planned of batch `id`; returns how many messages it sent.
     public func publish(batch id: Int64) async throws -> Int {
-        try await postgres.query("UPDATE batches SET status = 'publishing' WHERE id = \(id) AND status = 'planned'")
+        try await batches.startPublishing(id)
         let connection = try await amqp.connection()
         let channel = try await connection.openChannel()
         do {
             let queue = try await TopologyDeclarer.declareBatch(id, settings: topologySettings, on: channel)
             var sent = 0
             while true {
-                let rows = try await postgres.query("""
-                    SELECT id, jsonb_build_object(
-                        'version', 1, 'batch_id', batch_id, 'item_id', id, 'request_id', request_id,
-                        'position', batch_position, 'checkpoint', checkpoint, 'loras', loras,
-                        'prompt', prompt, 'workflow', workflow)::text
-                    FROM image_generation_queue
-                    WHERE batch_id = \(id) AND status = 'planned'
-                    ORDER BY batch_position
-                    LIMIT \(chunkSize)
-                    """)
-                if rows.isEmpty { break }
-                var ids: [Int64] = []
-                var messages: [AMQPOutgoingMessage] = []
-                for row in rows {
-                    let itemID = try row.decode(Int64.self, at: 0)
-                    ids.append(itemID)
-                    messages.append(AMQPOutgoingMessage(
-                        exchange: BrokerNames.workExchange, routingKey: queue, body: Array(try row.decode(String.self, at: 1).utf8),
+                let work = try await batches.unpublishedWork(batch: id, limit: chunkSize)
+                if work.isEmpty { break }
+                let messages = work.map { message in
+                    AMQPOutgoingMessage(
+                        exchange: BrokerNames.workExchange, routingKey: queue, body: message.body,
                         properties: AMQPMessageProperties(
-                            contentType: "application/json", deliveryMode: .persistent, messageID: "item-\(itemID)", type: "spotq.work.v1"),
-                        mandatory: true))
+                            contentType: "application/json", deliveryMode: .persistent, messageID: "item-\(message.itemID)", type: "spotq.work.v1"),
+                        mandatory: true)
                 }
                 let outcome = try await channel.publishBatch(messages)
                 guard outcome.allConfirmed else {
                     throw AMQPError(code: .publishNacked, message: "batch \(id): the broker did not take \(outcome.count - outcome.confirmedCount) work messages; they stay planned and are published on the next run")
                 }
-                try await postgres.query("""
-                    UPDATE image_generation_queue SET status = 'queued'
-                    WHERE id = ANY(\(PostgresArray(ids))::bigint[]) AND status = 'planned'
-                    """)
-                sent += ids.count
+                try await batches.published(items: work.map(\.itemID))
+                sent += work.count
                 try afterChunk(id, sent)
             }
-            try await postgres.query("""
-                UPDATE batches SET status = 'queued', published_at = coalesce(published_at, now())
-                WHERE id = \(id) AND status IN ('planned', 'publishing')
-                  AND NOT EXISTS (SELECT 1 FROM image_generation_queue WHERE batch_id = \(id) AND status = 'planned')
-                """)
+            try await batches.finishPublishing(id)
             try? await channel.close()
             if sent > 0 { logger.info("planner: published batch \(id)", metadata: ["messages": "\(sent)", "queue": "\(queue)"]) }
             return sent
