@@ -77,6 +77,12 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // What devcloud, the benches and the tests make up: model bytes, PNGs, demo requests.
+        .target(
+            name: "SpotqSynthetic",
+            dependencies: ["SpotqCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SpotqStore",
             dependencies: [
@@ -127,7 +133,7 @@ let package = Package(
             name: "SpotqDevcloud",
             dependencies: [
                 "ProcessLauncher",
-                "SpotqCore",
+                "SpotqCore", "SpotqSynthetic",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -155,7 +161,7 @@ let package = Package(
             name: "SpotqCLI",
             dependencies: [
                 "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner",
-                "AMQPClient", "PostgresClient",
+                "SpotqSynthetic", "AMQPClient", "PostgresClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -188,7 +194,7 @@ let package = Package(
             dependencies: ["PostgresClient", "SpotqStore", "SpotqTestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SpotqCoreTests", dependencies: ["SpotqCore"], swiftSettings: swiftSettings),
+        .testTarget(name: "SpotqCoreTests", dependencies: ["SpotqCore", "SpotqSynthetic"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PostgresClientTests",
             dependencies: ["PostgresClient", "PostgresTestSupport"],
@@ -209,13 +215,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SpotqStoreTests",
-            dependencies: ["SpotqStore", "PostgresTestSupport"],
+            dependencies: ["SpotqStore", "SpotqSynthetic", "PostgresTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "SpotqServerTests",
             dependencies: [
-                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
+                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner", "SpotqSynthetic", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SpotqCore
+import SpotqSynthetic
 
 /// `spotq devcloud assets`: a model host. Serves `GET /models/{filename}` for the files of
 /// its catalog with deterministic bytes of the registered size (``DeterministicBytes``),

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import ProcessLauncher
 import SpotqCore
+import SpotqSynthetic
 
 /// `spotq devcloud`'s cloud: the RunPod GraphQL calls spotq makes (`POST /graphql`, either
 /// auth form, 401 for a wrong key), each pod run as a local `spotq worker` process next to its

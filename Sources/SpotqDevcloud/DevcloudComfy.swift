@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import SpotqCore
+import SpotqSynthetic
 
 /// `spotq devcloud comfy`: a ComfyUI stand-in speaking the HTTP API a pod uses
 /// (`POST /prompt`, `GET /history/{id}`, `GET /view`, `GET /queue`, `GET /prompt`,

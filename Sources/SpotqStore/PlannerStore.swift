@@ -92,7 +92,7 @@ public struct PlannerStore: Sendable {
             batchID: id, gpuType: gpu.gpuType,
             assets: try filenames.map { name in
                 guard let asset = registry[name] else { throw StoreError(message: "asset \(name) vanished from the registry while planning") }
-                return .init(filename: asset.filename, kind: asset.kind, sizeBytes: asset.sizeBytes, sha256: asset.sha256, sourceURL: asset.sourceURL)
+                return asset
             },
             checkpoints: batch.checkpoints.map { work.assets[Int($0)].filename }, itemCount: batch.generationOrder.count,
             payloadBytes: batch.payloadBytes, orderStrategy: batch.orderStrategy, estimate: estimate, predicted: batch.timeline)

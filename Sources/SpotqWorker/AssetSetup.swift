@@ -15,25 +15,25 @@ struct AssetSetup: Sendable {
     /// Attempts per model before it is given up (items needing it are dead-lettered).
     var attempts = 5
 
-    func destination(_ asset: BatchManifest.ManifestAsset) -> URL {
+    func destination(_ asset: Asset) -> URL {
         configuration.workspace.appendingPathComponent("models")
             .appendingPathComponent(asset.kind == .checkpoint ? "checkpoints" : "loras")
             .appendingPathComponent(asset.filename)
     }
 
-    func marker(_ asset: BatchManifest.ManifestAsset) -> URL {
+    func marker(_ asset: Asset) -> URL {
         configuration.workspace.appendingPathComponent(".spotq/ready").appendingPathComponent(asset.filename)
     }
 
     /// True when an earlier run verified this exact file and it is still whole.
-    func alreadyVerified(_ asset: BatchManifest.ManifestAsset) -> Bool {
+    func alreadyVerified(_ asset: Asset) -> Bool {
         guard let recorded = try? String(contentsOf: marker(asset), encoding: .utf8), recorded == asset.sha256,
               let size = (try? FileManager.default.attributesOfItem(atPath: destination(asset).path))?[.size] as? Int64
         else { return false }
         return size == asset.sizeBytes
     }
 
-    func downloadAll(_ assets: [BatchManifest.ManifestAsset], notice: TerminationNotice) async {
+    func downloadAll(_ assets: [Asset], notice: TerminationNotice) async {
         for asset in assets {
             if Task.isCancelled { return }
             if await notice.isSet { return }
@@ -41,7 +41,7 @@ struct AssetSetup: Sendable {
         }
     }
 
-    func fetch(_ asset: BatchManifest.ManifestAsset) async {
+    func fetch(_ asset: Asset) async {
         let file = destination(asset)
         if alreadyVerified(asset) {
             logger.info("worker: \(asset.filename) already on disk (verified by an earlier run)")

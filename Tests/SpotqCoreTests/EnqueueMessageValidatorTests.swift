@@ -1,6 +1,7 @@
 import Foundation
 import SpotqCore
 import Testing
+import SpotqSynthetic
 
 @Suite("enqueue: message envelope")
 struct EnqueueMessageValidatorTests {

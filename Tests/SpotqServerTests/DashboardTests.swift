@@ -6,6 +6,7 @@ import SpotqCore
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("dashboard: a real headless Chromium against spotq server")
 struct DashboardTests {

@@ -8,6 +8,7 @@ import SpotqServer
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("dead letters: kept in PostgreSQL, replayed, purged")
 struct DeadLetterTests {

@@ -6,6 +6,7 @@ import SpotqCore
 import SpotqDevcloud
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 /// Runs a devcloud application on an ephemeral port for the duration of `body`.
 func withDevcloud(_ register: @escaping @Sendable (Router<BasicRequestContext>) -> Void, _ body: @Sendable (_ base: String, _ client: HTTPClient) async throws -> Void) async throws {

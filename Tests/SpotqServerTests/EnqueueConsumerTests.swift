@@ -7,6 +7,7 @@ import SpotqServer
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("enqueue by AMQP: the server's consumer")
 struct EnqueueConsumerTests {

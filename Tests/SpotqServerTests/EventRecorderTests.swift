@@ -8,6 +8,7 @@ import SpotqServer
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("events: pod, asset and image events into pod_events")
 struct EventRecorderTests {

@@ -6,6 +6,7 @@ import SpotqIngest
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("result ingest: the real server killed mid-upload")
 struct IngestRestartTests {

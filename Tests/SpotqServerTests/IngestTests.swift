@@ -6,6 +6,7 @@ import SpotqIngest
 import SpotqTestSupport
 import Testing
 import ZIPFoundation
+import SpotqSynthetic
 
 @Suite("result ingest: authorization")
 struct IngestAuthorizationTests {

@@ -4,6 +4,7 @@ import PostgresTestSupport
 import SpotqCore
 import SpotqStore
 import Testing
+import SpotqSynthetic
 
 /// The stores apply the lifecycles of SpotqCore/Lifecycle to real rows: only the moves the
 /// transition functions allow happen, and reading never changes state.

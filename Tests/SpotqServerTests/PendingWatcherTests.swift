@@ -6,6 +6,7 @@ import SpotqServer
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("server: pending demand")
 struct PendingWatcherTests {

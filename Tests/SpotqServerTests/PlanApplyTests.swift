@@ -7,6 +7,7 @@ import SpotqServer
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("spotq plan --apply: batches, manifests, publishing")
 struct PlanApplyTests {

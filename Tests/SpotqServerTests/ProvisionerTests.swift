@@ -10,6 +10,7 @@ import SpotqProvisioner
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 /// Collects every log line (message and metadata), so a test can look for secrets in them.
 final class CapturedLogs: @unchecked Sendable {

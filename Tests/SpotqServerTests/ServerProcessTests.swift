@@ -6,6 +6,7 @@ import SpotqCore
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 @Suite("spotq server: the real binary")
 struct ServerProcessTests {

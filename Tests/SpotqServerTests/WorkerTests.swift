@@ -13,6 +13,7 @@ import SpotqStore
 import SpotqTestSupport
 import SpotqWorker
 import Testing
+import SpotqSynthetic
 
 /// A whole pod's world on loopback: the database and a vhost of their own, the server's HTTP
 /// API (which a test can take down and bring back) and event recorder, devcloud's model

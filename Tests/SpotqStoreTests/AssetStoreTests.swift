@@ -5,6 +5,7 @@ import SpotqCore
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 /// A migrated temporary database.
 func withMigratedDatabase(_ body: (PostgresClient) async throws -> Void) async throws {

@@ -7,6 +7,7 @@ import SpotqBroker
 import SpotqCore
 import SpotqServer
 import SpotqStore
+import SpotqSynthetic
 
 /// `spotq bench enqueue`: how fast requests get into `image_generation_queue`.
 struct EnqueueBenchCommand: AsyncParsableCommand {

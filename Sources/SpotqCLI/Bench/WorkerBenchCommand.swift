@@ -11,6 +11,7 @@ import SpotqHTTP
 import SpotqServer
 import SpotqStore
 import SpotqWorker
+import SpotqSynthetic
 
 /// `spotq bench worker`: time to first image on a real pod set-up, for our download order and
 /// the seed's.

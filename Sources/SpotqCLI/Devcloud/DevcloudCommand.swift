@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import SpotqCore
 import SpotqDevcloud
+import SpotqSynthetic
 
 /// `spotq devcloud`: local stand-ins for the services spotq cannot reach from here.
 struct DevcloudCommand: AsyncParsableCommand {

@@ -2,34 +2,11 @@
 /// assets in download order with where to get them and how to verify them, and the
 /// planner's estimates. It holds no secret.
 public struct BatchManifest: Sendable, Equatable, Codable {
-    public struct ManifestAsset: Sendable, Equatable, Codable {
-        public var filename: String
-        public var kind: AssetKind
-        public var sizeBytes: Int64
-        public var sha256: String
-        public var sourceURL: String
-
-        public init(filename: String, kind: AssetKind, sizeBytes: Int64, sha256: String, sourceURL: String) {
-            self.filename = filename
-            self.kind = kind
-            self.sizeBytes = sizeBytes
-            self.sha256 = sha256
-            self.sourceURL = sourceURL
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case filename, kind
-            case sizeBytes = "size_bytes"
-            case sha256
-            case sourceURL = "source_url"
-        }
-    }
-
     public var version = 1
     public var batchID: Int64
     public var gpuType: String
     /// In download order.
-    public var assets: [ManifestAsset]
+    public var assets: [Asset]
     public var checkpoints: [String]
     public var itemCount: Int
     public var payloadBytes: Int64
@@ -39,7 +16,7 @@ public struct BatchManifest: Sendable, Equatable, Codable {
     public var predicted: Timeline
 
     public init(
-        batchID: Int64, gpuType: String, assets: [ManifestAsset], checkpoints: [String], itemCount: Int,
+        batchID: Int64, gpuType: String, assets: [Asset], checkpoints: [String], itemCount: Int,
         payloadBytes: Int64, orderStrategy: String, estimate: BatchEstimate, predicted: Timeline
     ) {
         self.batchID = batchID

@@ -4,6 +4,7 @@ import PostgresClient
 import SpotqCore
 import SpotqIngest
 import ZIPFoundation
+import SpotqSynthetic
 
 // The bad inputs of BadInputChaosTests, one corpus per door, each with the words its
 // refusal must contain. `round` keeps names apart when a corpus is offered again.

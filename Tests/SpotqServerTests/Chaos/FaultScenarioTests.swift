@@ -4,6 +4,7 @@ import PostgresTestSupport
 import SpotqCore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 /// Runs one fault scenario on a ``FleetWorld``: waits until `strikeAt` images are stored,
 /// runs `fault` (which returns when the fault is over: a process back, a broker restarted),

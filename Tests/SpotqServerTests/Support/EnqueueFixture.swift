@@ -7,6 +7,7 @@ import SpotqCore
 import SpotqServer
 import SpotqStore
 import SpotqTestSupport
+import SpotqSynthetic
 
 /// A migrated database of its own with two registered assets, and an enqueue queue of its
 /// own (same arguments as `spotq.enqueue`) that dead-letters to an exchange and queue of

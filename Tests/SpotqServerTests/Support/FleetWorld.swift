@@ -6,6 +6,7 @@ import SpotqCore
 import SpotqStore
 import SpotqTestSupport
 import Testing
+import SpotqSynthetic
 
 /// The whole system as separate processes, the way an operator runs it: `spotq devcloud`
 /// (RunPod's API, pods as `spotq worker` processes, a model host), `spotq server` and

@@ -8,6 +8,7 @@ import SpotqHTTP
 import SpotqIngest
 import SpotqStore
 import SpotqTestSupport
+import SpotqSynthetic
 
 /// Two planned batches (A and B, 3 items each) in a database of their own, the HTTP server
 /// on an ephemeral port, a storage folder of its own, and a client.

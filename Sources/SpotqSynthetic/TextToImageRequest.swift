@@ -1,3 +1,5 @@
+import SpotqCore
+
 /// A LoRA an item applies, and how strongly.
 public struct LoraUse: Sendable, Hashable, Codable {
     public var file: String
