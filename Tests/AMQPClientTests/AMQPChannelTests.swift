@@ -27,7 +27,7 @@ struct AMQPChannelTests {
                 AMQPOutgoingMessage(exchange: "", routingKey: queue, body: "m\($0)".bytes)
             })
             #expect(outcome.allConfirmed)
-            try await eventually(5, "three ready messages") {
+            try await eventually("three ready messages", timeout: .seconds(5)) {
                 try await channel.declareQueuePassive(queue).messageCount == 3
             }
             let info = try await channel.declareQueuePassive(queue)
@@ -63,7 +63,7 @@ struct AMQPChannelTests {
             #expect(outcome.count == 200)
             #expect(outcome.confirmedCount == 200)
             #expect(outcome.allConfirmed)
-            try await eventually(5, "200 ready messages") {
+            try await eventually("200 ready messages", timeout: .seconds(5)) {
                 try await channel.declareQueuePassive(queue).messageCount == 200
             }
         }

@@ -52,7 +52,7 @@ struct AMQPConnectionTests {
         defer { broker.stop() }
         let configuration = AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", handshakeTimeout: .seconds(1))
         let error = try await #require(throws: AMQPError.self) {
-            _ = try await withTimeout(5, "connect to a silent server") {
+            _ = try await withTimeout(.seconds(5), "connect to a silent server") {
                 try await AMQPConnection.connect(configuration: configuration, logger: AMQPTest.logger)
             }
         }
@@ -66,7 +66,7 @@ struct AMQPConnectionTests {
         let configuration = AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", heartbeatSeconds: 1)
         // No isOpen check here: on a loaded machine two silent seconds may pass before it.
         let connection = try await AMQPConnection.connect(configuration: configuration, logger: AMQPTest.logger)
-        let reason = try await withTimeout(6, "heartbeat timeout") { try await connection.waitUntilClosed() }
+        let reason = try await withTimeout(.seconds(6), "heartbeat timeout") { try await connection.waitUntilClosed() }
         #expect(reason.code == .heartbeatTimeout)
         #expect(!connection.isOpen)
         let error = try await #require(throws: AMQPError.self) { _ = try await connection.openChannel() }
@@ -79,7 +79,7 @@ struct AMQPConnectionTests {
         let configuration = AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", rpcTimeout: .seconds(1))
         let connection = try await AMQPConnection.connect(configuration: configuration, logger: AMQPTest.logger)
         let error = try await #require(throws: AMQPError.self) {
-            _ = try await withTimeout(5, "open a channel on a hung broker") { try await connection.openChannel() }
+            _ = try await withTimeout(.seconds(5), "open a channel on a hung broker") { try await connection.openChannel() }
         }
         #expect(error.code == .timeout)
         #expect(try await connection.waitUntilClosed().code == .timeout)
@@ -93,7 +93,7 @@ struct AMQPConnectionTests {
         try await Task.sleep(for: .milliseconds(100))
         let started = ContinuousClock.now
         call.cancel()
-        let result = try await withTimeout(10, "the cancelled call returns") { await call.result }
+        let result = try await withTimeout(.seconds(10), "the cancelled call returns") { await call.result }
         #expect(throws: CancellationError.self) { try result.get() }
         // Well before the 20 s RPC timeout: the cancellation, not the timeout, ended the call.
         // (A bound, not a speed goal; generous so a loaded CI machine does not fail it.)
@@ -101,7 +101,7 @@ struct AMQPConnectionTests {
 
         // The broker goes away: the connection notices and ends.
         broker.stop()
-        let reason = try await withTimeout(5, "the connection ends") { try await connection.waitUntilClosed() }
+        let reason = try await withTimeout(.seconds(5), "the connection ends") { try await connection.waitUntilClosed() }
         #expect(reason.code == .connectionClosed)
     }
 
@@ -115,7 +115,7 @@ struct AMQPConnectionTests {
         }
         try await Task.sleep(for: .milliseconds(200))
         broker.stop()
-        let result = try await withTimeout(5, "the publish fails") { await publish.result }
+        let result = try await withTimeout(.seconds(5), "the publish fails") { await publish.result }
         let error = try #require(throws: AMQPError.self) { try result.get() }
         #expect(error.code == .connectionClosed)
         #expect(!connection.isOpen)

@@ -176,7 +176,7 @@ struct AMQPConsumerTests {
                 break
             }
             // basic.cancel went out; the four buffered deliveries went back to the queue.
-            try await eventually(5, "no consumer and four ready messages") {
+            try await eventually("no consumer and four ready messages", timeout: .seconds(5)) {
                 let info = try await channel.declareQueuePassive(queue)
                 return info.consumerCount == 0 && info.messageCount == 4
             }
@@ -191,13 +191,13 @@ struct AMQPConsumerTests {
             let task = Task {
                 for try await delivery in consumer { try await delivery.ack() }
             }
-            try await eventually(5, "the consumer is registered") {
+            try await eventually("the consumer is registered", timeout: .seconds(5)) {
                 try await channel.declareQueuePassive(queue).consumerCount == 1
             }
             task.cancel()
-            let result = try await withTimeout(5, "the consuming task ends") { await task.result }
+            let result = try await withTimeout(.seconds(5), "the consuming task ends") { await task.result }
             #expect(throws: CancellationError.self) { try result.get() }
-            try await eventually(5, "basic.cancel reached the broker") {
+            try await eventually("basic.cancel reached the broker", timeout: .seconds(5)) {
                 try await channel.declareQueuePassive(queue).consumerCount == 0
             }
         }

@@ -17,7 +17,7 @@ struct QueuedFrameTests {
             let b = try await a.connection.openChannel()
             let (aID, bID) = (a.id, b.id)
             let confirm = AsyncPromise<AMQPBatchOutcome>()
-            let info = try await withTimeout(8, "the RPC on the closed channel") {
+            let info = try await withTimeout(.seconds(8), "the RPC on the closed channel") {
                 try await a.connection.handle.perform { core in
                     let lost = AMQPOutgoingMessage(exchange: missing, routingKey: "x", body: [1])
                     try core.publishBatch(bID, [lost], promise: confirm)

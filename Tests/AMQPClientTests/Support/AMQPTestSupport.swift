@@ -55,37 +55,13 @@ enum AMQPTest {
     }
 }
 
-struct TestTimeout: Error, CustomStringConvertible {
+struct TestSetupError: Error, CustomStringConvertible {
     var description: String
-}
-
-/// Runs `body`, failing with `TestTimeout` when it takes longer than `seconds`.
-func withTimeout<T: Sendable>(
-    _ seconds: Double = 10, _ what: String, _ body: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw TestTimeout(description: "timed out after \(seconds) s: \(what)")
-        }
-        defer { group.cancelAll() }
-        return try await group.next()!
-    }
-}
-
-/// Polls `condition` every 100 ms until it holds, failing after `seconds`.
-func eventually(_ seconds: Double = 10, _ what: String, _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-    try await withTimeout(seconds, what) {
-        while try await !condition() {
-            try await Task.sleep(for: .milliseconds(100))
-        }
-    }
 }
 
 /// Takes the next delivery within `seconds`; the iterator is shared, not restarted.
 func nextDelivery(_ iterator: AMQPConsumer.Iterator, _ seconds: Double = 10) async throws -> AMQPDelivery? {
-    try await withTimeout(seconds, "waiting for a delivery") {
+    try await withTimeout(.seconds(seconds), "waiting for a delivery") {
         var copy = iterator
         return try await copy.next()
     }
@@ -121,7 +97,7 @@ enum RabbitMQCtl {
             }
             directory.deleteLastPathComponent()
         }
-        throw TestTimeout(description: "SPOTQ_RABBITMQCTL is not set and .spotq/env does not define it: run `make services` first")
+        throw TestSetupError(description: "SPOTQ_RABBITMQCTL is not set and .spotq/env does not define it: run `make services` first")
     }
 
     /// Runs `rabbitmqctl -q <arguments>` and returns its standard output; throws on failure.
@@ -143,7 +119,7 @@ enum RabbitMQCtl {
         try handle.close()
         let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
         guard status == 0 else {
-            throw TestTimeout(description: "rabbitmqctl \(arguments.joined(separator: " ")) failed (\(status)): \(text)")
+            throw TestSetupError(description: "rabbitmqctl \(arguments.joined(separator: " ")) failed (\(status)): \(text)")
         }
         return text
     }
@@ -162,11 +138,6 @@ enum RabbitMQCtl {
 
     /// Polls until the broker lists the connection named `name`, then returns its pid.
     static func waitForConnectionPID(named name: String, within seconds: Double = 10) async throws -> String {
-        try await withTimeout(seconds, "the broker lists connection \(name)") {
-            while true {
-                if let pid = try await connectionPID(named: name) { return pid }
-                try await Task.sleep(for: .milliseconds(200))
-            }
-        }
+        try await eventually("the broker lists connection \(name)", timeout: .seconds(seconds)) { try await connectionPID(named: name) }
     }
 }

@@ -88,7 +88,7 @@ final class FakeBroker: @unchecked Sendable {
         }
         guard bound == 0, Glibc.listen(fd, 8) == 0 else {
             close(fd)
-            throw TestTimeout(description: "fake broker: bind/listen on 127.0.0.1 failed")
+            throw TestSetupError(description: "fake broker: bind/listen on 127.0.0.1 failed")
         }
         _ = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
