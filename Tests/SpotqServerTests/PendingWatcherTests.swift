@@ -22,13 +22,13 @@ struct PendingWatcherTests {
             watcher.rescanInterval = .seconds(3600)
             let task = Task { try await watcher.watch() }
             // The first scan happens once LISTEN is in effect.
-            try await withTimeout(.seconds(10), "the first scan") { while seen.all.isEmpty { try await Task.sleep(for: .milliseconds(10)) } }
+            try await eventually("the first scan", timeout: .seconds(10)) { !seen.all.isEmpty }
             #expect(seen.all.first?.items == 0)
 
             let message = TextToImageRequest(requestID: "by-sql", checkpoint: EnqueueFixture.checkpoint, positive: "p").messageJSON()
             let inserted = ContinuousClock.now
             _ = try await QueueStore(client: client).insert([EnqueueMessage(requestID: "by-sql", body: message)])
-            try await withTimeout(.seconds(10), "the NOTIFY") { while seen.all.last?.items != 1 { try await Task.sleep(for: .milliseconds(5)) } }
+            try await eventually("the NOTIFY", timeout: .seconds(10)) { seen.all.last?.items == 1 }
             print("pending watcher saw the inserted row \(ContinuousClock.now - inserted) after the commit")
             #expect(seen.all.last?.oldestCreatedAt != nil)
             task.cancel()

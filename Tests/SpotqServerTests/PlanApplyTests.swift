@@ -103,11 +103,13 @@ struct PlanApplyTests {
                 listener: PostgresListener(configuration: fixture.database, logger: testLogger),
                 publisher: BatchPublisher(postgres: fixture.postgres, amqp: fixture.amqp, logger: testLogger), logger: testLogger)
             planner.rescanInterval = .seconds(3600)
+            let decisions = DemandLog()
+            planner.onDecision = { demand, due in if !due { decisions.append(demand) } }
             let ready = planner
             let task = Task { try await ready.planForever() }
             do {
                 try await enqueue(fixture, 10, prefix: "early")
-                try await Task.sleep(for: .milliseconds(300))
+                try await eventually("the planner judging 10 pending images") { decisions.all.contains { $0.items == 10 } }
                 #expect(try await fixture.postgres.query("SELECT count(*)::bigint FROM batches")[0].decode(Int64.self, at: 0) == 0, "10 of 20 is not enough yet")
                 try await enqueue(fixture, 10, prefix: "late")
                 try await fixture.eventually("a queued batch") {

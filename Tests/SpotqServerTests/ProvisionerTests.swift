@@ -66,10 +66,12 @@ struct ProvisionerWorld: Sendable {
     }
 
     /// Offers a fresh snapshot with `items` left in the batch, then runs one round.
-    func round(items: Int = 100, hours: Double = 1) async {
-        await demand.offer(DemandSnapshot(takenAt: Date(), batches: [DemandSnapshot.BatchDemand(
+    /// One provisioner round on fresh demand, at `now` (the provisioner's clock: a test moves
+    /// time on by passing a later date, never by sleeping).
+    func round(items: Int = 100, hours: Double = 1, at now: Date = Date()) async {
+        await demand.offer(DemandSnapshot(takenAt: now, batches: [DemandSnapshot.BatchDemand(
             batchID: batch, ready: items, unacknowledged: 0, consumers: 0, remainingItems: items, remainingWorkHours: hours, payloadBytes: 2_000_000_000)], unplanned: []))
-        await provisioner.round(now: Date())
+        await provisioner.round(now: now)
     }
 
     static func with(
@@ -224,8 +226,10 @@ struct ProvisionerTests {
         try await ProvisionerWorld.with { world in
             await world.round()
             let id = try #require(await world.cloud.podIDs().all.first)
-            try await Task.sleep(for: .milliseconds(500))
-            await world.round()  // the provider now reports it running
+            try await eventually("the provider reporting the pod running") {
+                await world.round()
+                return try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id = '\(id)' AND provider_status = 'running'") == 1
+            }
             // Its worker generated, then nothing for ten minutes (crashed; the container lives on).
             try await world.postgres.query("UPDATE pods SET state = 'generating', last_seen_at = now() - interval '10 minutes' WHERE provider_pod_id = \(id)")
             await world.round()
@@ -240,8 +244,7 @@ struct ProvisionerTests {
         try await ProvisionerWorld.with(cloud: { $0.failingStartRate = 1 }, fleet: { $0.limits.startTimeoutSeconds = 1 }) { world in
             await world.round()
             let first = try #require(await world.cloud.podIDs().all.first)
-            try await Task.sleep(for: .milliseconds(1_300))
-            await world.round()
+            await world.round(at: Date().addingTimeInterval(1.3))
             #expect(try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id = '\(first)' AND state = 'terminated' AND last_error LIKE 'still starting%'") == 1)
             let remaining = await world.cloud.podIDs().all
             #expect(remaining.count == 1 && !remaining.contains(first))
@@ -282,8 +285,7 @@ struct ProvisionerTests {
     @Test func costsAccrue_gpuWhileRunning_storageUntilTerminated() async throws {
         try await ProvisionerWorld.with { world in
             await world.round()
-            try await Task.sleep(for: .milliseconds(1_500))
-            await world.round()
+            await world.round(at: Date().addingTimeInterval(1.5))
             let report = try await CostStore(client: world.postgres).report()
             let pod = try #require(report.pods.first)
             // 0.13 USD/h (devcloud refuses the first bid, 0.12) plus 13 GB of volume, for about 1.5 s.
@@ -331,26 +333,22 @@ struct ProvisionerProcessTests {
                       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                     """
                 @Sendable func lockHolders() async throws -> Int64 { try await admin.query(PostgresQuery(sql: "SELECT count(*) " + theLock))[0].decode(Int64.self, at: 0) }
-                try await withTimeout(.seconds(60), "the provisioner's lock") {
-                    while try await lockHolders() == 0 { try await Task.sleep(for: .milliseconds(100)) }
-                }
+                try await eventually("the provisioner's lock", timeout: .seconds(60)) { try await lockHolders() > 0 }
                 // Another session queues for the lock, then the provisioner's session is killed:
                 // the queued one gets it first.
                 let rival = try await PostgresConnection.connect(configuration: database, logger: testLogger)
                 let rivalTakes = Task { try await rival.query("SELECT pg_advisory_lock(\(Int64(0x7370_6F74_666C_6574)))") }
-                try await Task.sleep(for: .milliseconds(300))
+                try await eventually("the rival waiting for the lock") {
+                    try await admin.query(PostgresQuery(sql: "SELECT count(*) " + theLock.replacingOccurrences(of: "AND granted", with: "AND NOT granted")))[0].decode(Int64.self, at: 0) == 1
+                }
                 try await admin.query(PostgresQuery(sql: "SELECT pg_terminate_backend(pid) " + theLock))
                 _ = try await rivalTakes.value
-                try await withTimeout(.seconds(30), "the provisioner standing by") {
-                    while !running.output.contains("standing by") { try await Task.sleep(for: .milliseconds(100)) }
-                }
+                try await eventually("the provisioner standing by", timeout: .seconds(30)) { running.output.contains("standing by") }
                 #expect(running.output.contains("lost its PostgreSQL lock"), "\(running.output)")
                 #expect(await running.wait(timeout: .zero) == nil, "it keeps running: \(running.output)")
                 #expect(try await lockHolders() == 1)  // the rival's, not two
                 await rival.close()
-                try await withTimeout(.seconds(30), "the provisioner taking the lock again") {
-                    while !running.output.contains("holds the PostgreSQL lock again") { try await Task.sleep(for: .milliseconds(100)) }
-                }
+                try await eventually("the provisioner taking the lock again", timeout: .seconds(30)) { running.output.contains("holds the PostgreSQL lock again") }
                 #expect(try await lockHolders() == 1)
                 running.signal(SIGTERM)
                 #expect(await running.wait(timeout: .seconds(30)) == 0, "\(running.output)")

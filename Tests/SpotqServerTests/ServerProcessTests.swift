@@ -21,12 +21,8 @@ struct ServerProcessTests {
                 let connection = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: amqpURL), logger: testLogger)
                 do {
                     // The server declares the topology itself, then consumes.
-                    try await withTimeout(.seconds(30), "the server's consumer on spotq.enqueue") {
-                        while true {
-                            let consumers = try? await connection.withChannel { try await $0.declareQueuePassive(BrokerNames.enqueueQueue).consumerCount }
-                            if consumers == 1 { return }
-                            try await Task.sleep(for: .milliseconds(100))
-                        }
+                    try await eventually("the server's consumer on spotq.enqueue", timeout: .seconds(30)) {
+                        try await connection.withChannel { try await $0.declareQueuePassive(BrokerNames.enqueueQueue).consumerCount } == 1
                     }
                     try await connection.withChannel { channel in
                         for id in ["p1", "p2", "p3"] {
@@ -36,10 +32,8 @@ struct ServerProcessTests {
                         }
                         try await channel.publish(exchange: BrokerNames.enqueueExchange, routingKey: "image.request", body: Array("nonsense".utf8))
                     }
-                    try await withTimeout(.seconds(30), "three rows") {
-                        while try await postgres.query("SELECT count(*)::bigint FROM image_generation_queue")[0].decode(Int64.self, at: 0) < 3 {
-                            try await Task.sleep(for: .milliseconds(50))
-                        }
+                    try await eventually("three rows", timeout: .seconds(30)) {
+                        try await postgres.query("SELECT count(*)::bigint FROM image_generation_queue")[0].decode(Int64.self, at: 0) >= 3
                     }
                     let reason = try await withTimeout(.seconds(30), "the dead letter") { () -> String? in
                         let channel = try await connection.openChannel()

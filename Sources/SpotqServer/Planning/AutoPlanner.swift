@@ -17,6 +17,9 @@ public struct AutoPlanner: Service {
     public let publisher: BatchPublisher
     public let logger: Logger
     public var rescanInterval: Duration = .seconds(30)
+    /// Called after each look at pending demand, with whether it was due for planning; tests
+    /// wait on it instead of waiting a while to see that nothing happened.
+    public var onDecision: @Sendable (_ demand: PendingDemand, _ due: Bool) -> Void = { _, _ in }
 
     public init(settings: PlanningSettings, secret: String, postgres: PostgresClient, listener: PostgresListener, publisher: BatchPublisher, logger: Logger) {
         self.settings = settings
@@ -55,7 +58,9 @@ public struct AutoPlanner: Service {
     }
 
     func planIfDue(_ demand: PendingDemand) async {
-        guard settings.shouldPlan(demand, now: Date().timeIntervalSince1970) else { return }
+        let due = settings.shouldPlan(demand, now: Date().timeIntervalSince1970)
+        defer { onDecision(demand, due) }
+        guard due else { return }
         do {
             let started = ContinuousClock.now
             let (batches, plan, _) = try await PlannerStore(client: postgres).apply(policy: settings.policy, gpu: settings.gpu, secret: secret)
