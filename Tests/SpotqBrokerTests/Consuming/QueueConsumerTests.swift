@@ -72,8 +72,8 @@ struct ShellFixture {
         return logger
     }()
 
-    static func with<T>(_ body: (ShellFixture) async throws -> T) async throws -> T {
-        let configuration = AMQPConfiguration(url: try TestEnvironment.amqpURL())
+    static func with<T>(amqpURL: String? = nil, _ body: (ShellFixture) async throws -> T) async throws -> T {
+        let configuration = AMQPConfiguration(url: try amqpURL ?? TestEnvironment.amqpURL())
         let connection = try await AMQPConnection.connect(configuration: configuration, logger: logger)
         let fixture = ShellFixture(amqp: AMQPClient(configuration: configuration, logger: logger), connection: connection)
         try await connection.withChannel { channel in
@@ -255,6 +255,56 @@ struct QueueConsumerTests {
             #expect(Set(rest.compactMap { if case .settled(let body, _, _, _) = $0 { body } else { nil } }) == ["after-1", "after-2", "pause"])
             again.fire("done")
             #expect(try await consuming.value == "done")
+        }
+    }
+
+    @Test func aQueueDeletedUnderTheConsumer_isConsumedAgainOnceItIsBack() async throws {
+        try await ShellFixture.with { fixture in
+            let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
+            let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
+            let consumer = QueueConsumer(configuration: fixture.configuration, amqp: fixture.amqp, handler: handler, logger: ShellFixture.logger)
+            let stop = ConsumeStop<String>()
+            let consuming = Task { try await consumer.consume(until: stop) }
+            try await fixture.publish("before")
+            #expect(try await collect(events, 1) == [.settled(body: "before", decision: .ack, redelivered: false, failures: 0)])
+
+            // The broker cancels the consumer (its queue is gone); the shell consumes again on a
+            // new channel, with backoff, once the queue is back.
+            _ = try await fixture.connection.withChannel { try await $0.deleteQueue(fixture.queue) }
+            try await fixture.connection.withChannel { channel in
+                _ = try await channel.declareQueue(fixture.queue, durable: false)
+                try await channel.bindQueue(fixture.queue, exchange: fixture.exchange, routingKey: "#")
+            }
+            try await fixture.publish("after")
+            #expect(try await collect(events, 1) == [.settled(body: "after", decision: .ack, redelivered: false, failures: 0)])
+            stop.fire("done")
+            #expect(try await consuming.value == "done")
+        }
+    }
+
+    @Test func aConnectionTheBrokerCloses_isReopened_andConsumingGoesOn() async throws {
+        try await TemporaryVhost.with { amqpURL in
+            try await ShellFixture.with(amqpURL: amqpURL) { fixture in
+                let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
+                let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
+                let consumer = QueueConsumer(configuration: fixture.configuration, amqp: fixture.amqp, handler: handler, logger: ShellFixture.logger)
+                let stop = ConsumeStop<String>()
+                let consuming = Task { try await consumer.consume(until: stop) }
+                try await fixture.publish("before")
+                #expect(try await collect(events, 1) == [.settled(body: "before", decision: .ack, redelivered: false, failures: 0)])
+
+                let vhost = String(try #require(URLComponents(string: amqpURL)?.path.dropFirst()))
+                try Shell.run(try TestEnvironment.value(of: "SPOTQ_RABBITMQCTL"), ["-q", "close_all_connections", "-p", vhost, "test: connection closed"])
+                // A new connection of the test's own: the broker closed the fixture's too.
+                let publisher = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: amqpURL), logger: ShellFixture.logger)
+                try await publisher.withChannel { channel in
+                    try await channel.publish(exchange: fixture.exchange, routingKey: "test.after", body: Array("after".utf8))
+                }
+                await publisher.close()
+                #expect(try await collect(events, 1) == [.settled(body: "after", decision: .ack, redelivered: false, failures: 0)])
+                stop.fire("done")
+                #expect(try await consuming.value == "done")
+            }
         }
     }
 }
