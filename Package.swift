@@ -225,7 +225,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SpotqBrokerTests",
-            dependencies: ["SpotqBroker", "SpotqCLI", "SpotqTestSupport"],
+            dependencies: [
+                "SpotqBroker", "SpotqCLI", "SpotqTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

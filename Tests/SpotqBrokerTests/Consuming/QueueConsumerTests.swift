@@ -1,6 +1,7 @@
 import AMQPClient
 import Foundation
 import Logging
+import ServiceLifecycle
 import SpotqBroker
 import SpotqCore
 import SpotqTestSupport
@@ -305,6 +306,22 @@ struct QueueConsumerTests {
                 stop.fire("done")
                 #expect(try await consuming.value == "done")
             }
+        }
+    }
+
+    @Test func asAService_aGracefulShutdownEndsConsuming_andLeavesLaterMessagesQueued() async throws {
+        try await ShellFixture.with { fixture in
+            let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
+            let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
+            let consumer = QueueConsumer(configuration: fixture.configuration, amqp: fixture.amqp, handler: handler, logger: ShellFixture.logger)
+            let group = ServiceGroup(services: [consumer], logger: ShellFixture.logger)
+            let running = Task { try await group.run() }
+            try await fixture.publish("first")
+            #expect(try await collect(events, 1) == [.settled(body: "first", decision: .ack, redelivered: false, failures: 0)])
+            await group.triggerGracefulShutdown()
+            try await withTimeout(.seconds(10), "the graceful shutdown") { try await running.value }
+            try await fixture.publish("second")
+            try await fixture.waitFor(fixture.queue, .init(ready: 1, consumers: 0))
         }
     }
 }
