@@ -70,16 +70,18 @@ struct EnqueueHandler: QueueHandler {
     }
 }
 
-/// The outcomes of batches decided but not yet settled, by their first delivery.
+/// The outcomes of the batch decided but not yet settled. The consumer settles one batch
+/// before deciding the next, so one slot is enough; a batch whose settling failed (its
+/// channel closed) is forgotten when the next is decided.
 final class PendingOutcomes: @unchecked Sendable {
     struct Entry {
         var outcomes: [EnqueueOutcome]
         var requestIDs: [String?]
     }
 
-    // `entries` is only touched under `lock`.
+    // `slot` is only touched under `lock`.
     private let lock = NSLock()
-    private var entries: [String: Entry] = [:]
+    private var slot: (key: String, entry: Entry)?
 
     private static func key(_ deliveries: [AMQPDelivery]) -> String {
         guard let first = deliveries.first else { return "" }
@@ -87,10 +89,17 @@ final class PendingOutcomes: @unchecked Sendable {
     }
 
     func keep(_ entry: Entry, for deliveries: [AMQPDelivery]) {
-        lock.withLock { entries[Self.key(deliveries)] = entry }
+        let key = Self.key(deliveries)
+        lock.withLock { slot = (key, entry) }
     }
 
+    /// The entry kept for exactly these deliveries, once.
     func take(for deliveries: [AMQPDelivery]) -> Entry? {
-        lock.withLock { entries.removeValue(forKey: Self.key(deliveries)) }
+        let key = Self.key(deliveries)
+        return lock.withLock {
+            guard let slot, slot.key == key else { return nil }
+            self.slot = nil
+            return slot.entry
+        }
     }
 }
