@@ -4,6 +4,7 @@ import SpotqBroker
 import SpotqCore
 import SpotqServer
 import SpotqStore
+import SpotqSynthetic
 import Testing
 
 @Suite("consumer handlers: decisions without servers")
@@ -66,7 +67,7 @@ struct HandlerDecisionTests {
             Issue.record("read as an event"); return
         }
         #expect(refusal.reason.hasPrefix("not a version-1 spotq event"))
-        let event = SpotqEvent(eventKey: "k", kind: "state", batchID: 1, pod: SpotqEvent.Pod(provider: "devcloud", id: "p"), state: "downloading")
+        let event = SpotqEvent(eventKey: "k", kind: .state, batchID: 1, pod: SpotqEvent.Pod(provider: "devcloud", id: "p"), state: .downloading)
         let body = Array(try SpotqEvent.encoder.encode(event))
         guard case .success(let read) = EventDecisions.read(body) else { Issue.record("a good event refused"); return }
         #expect(read.eventKey == "k")
