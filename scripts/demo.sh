@@ -108,7 +108,7 @@ while true; do
     fi
   done
   done_count=$(sql "SELECT count(*) FROM image_generation_queue WHERE status = 'done'")
-  settled=$(sql "SELECT count(*) FROM image_generation_queue WHERE status IN ('done', 'failed', 'dead')")
+  settled=$(sql "SELECT count(*) FROM image_generation_queue WHERE status IN ('done', 'failed')")
   pods_now=$(sql "SELECT count(*) FROM pods WHERE state <> 'terminated'")
   now=$(date +%s)
   if [[ -t 1 ]]; then
@@ -138,7 +138,7 @@ done
 echo
 
 say "summary"
-sql "SELECT 'images done:            ' || count(*) FILTER (WHERE status = 'done') || ' of ' || count(*) || ' (failed: ' || count(*) FILTER (WHERE status IN ('failed', 'dead')) || ')' FROM image_generation_queue"
+sql "SELECT 'images done:            ' || count(*) FILTER (WHERE status = 'done') || ' of ' || count(*) || ' (failed: ' || count(*) FILTER (WHERE status = 'failed') || ')' FROM image_generation_queue"
 sql "SELECT 'stored files:           ' || count(*) || ', ' || count(DISTINCT item_id) || ' items, none twice' FROM image_generation_files"
 sql "SELECT 'batches:                ' || count(*) FROM batches"
 sql "SELECT 'pods rented:            ' || count(*) || ' (' || count(*) FILTER (WHERE NOT interruptible) || ' on-demand)' FROM pods WHERE provider_pod_id IS NOT NULL"
