@@ -2,7 +2,7 @@ import AMQPClient
 import Foundation
 import PostgresClient
 import SpotqCore
-import SpotqIngest
+import SpotqBundle
 import ZIPFoundation
 
 // The bad inputs of BadInputChaosTests, one corpus per door, each with the words its
