@@ -109,20 +109,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The result bundle's format (write and read a zip); no database, so the worker can use it.
+        .target(
+            name: "SpotqBundle",
+            dependencies: [
+                "SpotqCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "SpotqIngest",
             dependencies: [
-                "SpotqCore", "PostgresClient",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "SpotqCore", "SpotqBundle", "SpotqStore", "PostgresClient",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "SpotqHTTP",
             dependencies: [
-                "SpotqCore", "SpotqIngest", "SpotqStore", "PostgresClient",
+                "SpotqCore", "SpotqBundle", "SpotqIngest", "SpotqStore", "PostgresClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,10 +149,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // A pod never touches the database: nothing here links libpq.
         .target(
             name: "SpotqWorker",
             dependencies: [
-                "SpotqCore", "SpotqBroker", "SpotqIngest", "AMQPClient", "CurlClient",
+                "SpotqCore", "SpotqBroker", "SpotqBundle", "AMQPClient", "CurlClient",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -222,9 +231,10 @@ let package = Package(
         .testTarget(
             name: "SpotqServerTests",
             dependencies: [
-                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner", "SpotqSynthetic", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
+                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqBundle", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner", "SpotqSynthetic", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings

@@ -44,6 +44,7 @@ mkdir -p "$demo"
 api_port=${DEMO_API_PORT:-58070}
 models_port=${DEMO_MODELS_PORT:-58090}
 http_port=${DEMO_HTTP_PORT:-58080}
+ops_port=${DEMO_OPS_HTTP_PORT:-58081}
 export SPOTQ_SECRET=$(openssl rand -hex 32)
 export SPOTQ_RUNPOD_API_KEY=demo-$(openssl rand -hex 8)
 export SPOTQ_LOG_LEVEL=info
@@ -84,10 +85,10 @@ say "enqueueing $images image requests"
 # 20 s of work each, so the fleet is a handful of pods instead of one.
 export SPOTQ_GPU_IMAGES_PER_HOUR=14400 SPOTQ_PLAN_TARGET_POD_HOURS=0.006 SPOTQ_PLAN_MIN_BATCH_HOURS=0.004 \
   SPOTQ_SETUP_SECONDS=2 SPOTQ_DOWNLOAD_MBPS=800 SPOTQ_PLAN_AT_ITEMS=1 SPOTQ_PLAN_AFTER_SECONDS=1 \
-  SPOTQ_HTTP_ADDR=127.0.0.1:$http_port SPOTQ_STORAGE_DIR=$demo/images SPOTQ_DEMAND_INTERVAL_SECONDS=2
+  SPOTQ_HTTP_ADDR=127.0.0.1:$http_port SPOTQ_OPS_HTTP_ADDR=127.0.0.1:$ops_port SPOTQ_STORAGE_DIR=$demo/images SPOTQ_DEMAND_INTERVAL_SECONDS=2
 
 started=$(date +%s)
-say "starting spotq server (HTTP on :$http_port) and spotq provisioner"
+say "starting spotq server (pods' HTTP on :$http_port, /metrics and the dashboard on :$ops_port) and spotq provisioner"
 "$spotq" server >"$demo/server.log" 2>&1 &
 pids+=($!)
 SPOTQ_RUNPOD_API_URL=http://127.0.0.1:$api_port/graphql SPOTQ_POD_SERVER_URL=http://127.0.0.1:$http_port \

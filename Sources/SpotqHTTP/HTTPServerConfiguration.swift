@@ -3,8 +3,13 @@ import SpotqCore
 
 /// Where `spotq server` listens and what it accepts.
 public struct HTTPServerConfiguration: Sendable {
+    /// The pod listener (`SPOTQ_HTTP_ADDR`): manifests, progress, result uploads.
     public var host = "127.0.0.1"
     public var port = 8080
+    /// The ops listener (`SPOTQ_OPS_HTTP_ADDR`): `/metrics`, the dashboard and its routes.
+    /// Its own address, so the pods' routes can be exposed without it.
+    public var opsHost = "127.0.0.1"
+    public var opsPort = 8081
     public var storageDirectory = URL(fileURLWithPath: "spotq-images")
     public var limits = IngestLimits()
     /// Guards the dashboard's data and actions (`SPOTQ_ADMIN_TOKEN`); nil: the dashboard
@@ -18,16 +23,18 @@ public struct HTTPServerConfiguration: Sendable {
 
     public init() {}
 
-    /// `SPOTQ_HTTP_ADDR` (host:port), `SPOTQ_STORAGE_DIR`, `SPOTQ_UPLOAD_MAX_BYTES`,
+    /// `SPOTQ_HTTP_ADDR` and `SPOTQ_OPS_HTTP_ADDR` (host:port), `SPOTQ_STORAGE_DIR`, `SPOTQ_UPLOAD_MAX_BYTES`,
     /// `SPOTQ_UPLOAD_MAX_FILE_BYTES`, `SPOTQ_UPLOAD_MAX_FILES`, `SPOTQ_HTTP_IDLE_TIMEOUT_SECONDS`.
     public static func from(_ settings: SettingsSource) throws -> HTTPServerConfiguration {
         var configuration = HTTPServerConfiguration()
         if let address = settings.string(nil, env: "SPOTQ_HTTP_ADDR") {
-            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65_535).contains(port) else {
-                throw ConfigurationError(message: "SPOTQ_HTTP_ADDR='\(address)' is not host:port (e.g. 127.0.0.1:8080)")
-            }
-            configuration.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            configuration.port = port
+            (configuration.host, configuration.port) = try hostAndPort(address, "SPOTQ_HTTP_ADDR", example: "127.0.0.1:8080")
+        }
+        if let address = settings.string(nil, env: "SPOTQ_OPS_HTTP_ADDR") {
+            (configuration.opsHost, configuration.opsPort) = try hostAndPort(address, "SPOTQ_OPS_HTTP_ADDR", example: "127.0.0.1:8081")
+        }
+        if configuration.port != 0, configuration.port == configuration.opsPort, configuration.host == configuration.opsHost {
+            throw ConfigurationError(message: "SPOTQ_HTTP_ADDR and SPOTQ_OPS_HTTP_ADDR are both \(configuration.host):\(configuration.port); the ops listener needs an address of its own")
         }
         if let directory = settings.string(nil, env: "SPOTQ_STORAGE_DIR") { configuration.storageDirectory = URL(fileURLWithPath: directory) }
         configuration.limits.maxBodyBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_BYTES", default: configuration.limits.maxBodyBytes, range: 1_024...(4 << 30))
@@ -39,5 +46,12 @@ public struct HTTPServerConfiguration: Sendable {
             configuration.adminToken = token
         }
         return configuration
+    }
+
+    static func hostAndPort(_ address: String, _ name: String, example: String) throws -> (host: String, port: Int) {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65_535).contains(port) else {
+            throw ConfigurationError(message: "\(name)='\(address)' is not host:port (e.g. \(example))")
+        }
+        return (String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
     }
 }

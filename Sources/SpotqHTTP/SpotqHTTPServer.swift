@@ -1,32 +1,59 @@
 import Hummingbird
-import NIOCore
 import Logging
+import NIOCore
 import PostgresClient
 import SpotqIngest
+import SpotqStore
 
-/// The HTTP side of `spotq server`, as a Hummingbird application (a `Service`).
+/// The HTTP side of `spotq server`: two Hummingbird applications (two `Service`s), so an
+/// operator can expose the pods' routes without the operators' ones.
+/// - the pod listener (`SPOTQ_HTTP_ADDR`): `/v1/batches/{id}/manifest|progress|results`;
+/// - the ops listener (`SPOTQ_OPS_HTTP_ADDR`): `/metrics`, the dashboard `/` and `/v1/ops/…`.
+/// Both answer `/healthz`. The upload counters the pod listener keeps are served by the ops
+/// listener's `/metrics`, so both are made with the same `SpotqMetrics`.
 public enum SpotqHTTPServer {
-    public static func makeApplication(
+    /// The pod listener.
+    public static func makePodApplication(
         configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger,
-        queues: SpotqMetrics.QueueProbe? = nil,
-        replay: OpsRoutes.Replay? = nil,
+        metrics: SpotqMetrics? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
-        let metrics = SpotqMetrics(postgres: postgres, queues: queues, logger: logger)
-        let router = Router()
+        let router = Router(context: PodRequestContext.self)
+        router.add(middleware: ErrorMappingMiddleware(area: "ingest", logger: logger))
         router.get("/healthz") { _, _ in "ok\n" }
         let results = ResultStore(postgres: postgres, storageDirectory: configuration.storageDirectory, logger: logger)
         let removed = results.removeStaleIncoming()
         if removed > 0 { logger.info("ingest: removed \(removed) partial files left by an earlier run") }
-        IngestRoutes(postgres: postgres, results: results, limits: configuration.limits, logger: logger, metrics: metrics).register(on: router)
+        IngestRoutes(batches: BatchAccessStore(client: postgres), results: results, limits: configuration.limits, logger: logger, metrics: metrics)
+            .register(on: router)
+        return application(router, host: configuration.host, port: configuration.port, configuration: configuration, logger: logger, onServerRunning: onServerRunning)
+    }
+
+    /// The ops listener.
+    public static func makeOpsApplication(
+        configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger,
+        metrics: SpotqMetrics,
+        replay: OpsRoutes.Replay? = nil,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let router = Router()
+        router.add(middleware: ErrorMappingMiddleware(area: "ops", logger: logger))
+        router.get("/healthz") { _, _ in "ok\n" }
         metrics.register(on: router)
         OpsRoutes(postgres: postgres, adminToken: configuration.adminToken, replay: replay, logger: logger).register(on: router)
+        return application(router, host: configuration.opsHost, port: configuration.opsPort, configuration: configuration, logger: logger, onServerRunning: onServerRunning)
+    }
+
+    static func application<Context>(
+        _ router: Router<Context>, host: String, port: Int, configuration: HTTPServerConfiguration, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void
+    ) -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
         let (seconds, attoseconds) = configuration.idleTimeout.components
         let idle = TimeAmount.milliseconds(seconds * 1000 + attoseconds / 1_000_000_000_000_000)
         return Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: idle)),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "spotq"),
+            configuration: .init(address: .hostname(host, port: port), serverName: "spotq"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -1,14 +1,17 @@
 import Foundation
 import Logging
 import PostgresClient
+import SpotqBundle
 import SpotqCore
+import SpotqStore
 
 /// Makes a validated bundle durable, exactly once: image bytes under the storage folder
-/// (temporary name, fsync, rename), then the `image_generation_files` rows and the item's
-/// `done` status in one transaction, with the item's row locked so two uploads of the same
-/// item (a retry, or a second pod after a reclaim) cannot both store it.
+/// (temporary name, fsync, rename), then the rows and the item's `done` status through
+/// `ResultRowStore`, whose transaction locks the item's row so two uploads of the same item
+/// (a retry, or a second pod after a reclaim) cannot both store it; the renames happen
+/// inside that transaction.
 public struct ResultStore: Sendable {
-    public let postgres: PostgresClient
+    public let rows: ResultRowStore
     public let storageDirectory: URL
     public let logger: Logger
 
@@ -16,7 +19,7 @@ public struct ResultStore: Sendable {
     static let incomingPrefix = ".incoming-"
 
     public init(postgres: PostgresClient, storageDirectory: URL, logger: Logger) {
-        self.postgres = postgres
+        self.rows = ResultRowStore(client: postgres)
         self.storageDirectory = storageDirectory
         self.logger = logger
     }
@@ -35,17 +38,16 @@ public struct ResultStore: Sendable {
 
     public func store(_ bundle: ValidatedBundle, batch: Int64) async throws -> Outcome {
         let itemID = bundle.item.id
-        let rows = try await postgres.query("SELECT batch_id, request_id, status FROM image_generation_queue WHERE id = \(itemID)")
-        guard let row = rows.first, try row.decode(Int64?.self, at: 0) == batch else {
-            throw IngestError(403, "item \(itemID) is not in batch \(batch)")
+        guard let item = try await rows.item(itemID), item.batchID == batch else {
+            throw IngestRefusal(.wrongBatch, "item \(itemID) is not in batch \(batch)")
         }
-        guard try row.decode(String.self, at: 1) == bundle.item.requestID else {
-            throw IngestError.badBundle("request_id \"\(bundle.item.requestID.prefix(200))\" does not match item \(itemID)")
+        guard item.requestID == bundle.item.requestID else {
+            throw IngestRefusal.badBundle("request_id \"\(bundle.item.requestID.prefix(200))\" does not match item \(itemID)")
         }
         if let declared = bundle.item.batchID, declared != batch {
-            throw IngestError.badBundle("the bundle says batch \(declared) but was sent to batch \(batch)")
+            throw IngestRefusal.badBundle("the bundle says batch \(declared) but was sent to batch \(batch)")
         }
-        if try row.decode(String.self, at: 2) == "done" { return .alreadyStored }
+        if item.isDone { return .alreadyStored }
 
         let folder = directory(batch: batch, item: itemID)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -56,29 +58,17 @@ public struct ResultStore: Sendable {
             try Self.writeDurably(file.data, to: temporary)
             incoming.append((temporary, folder.appendingPathComponent(file.row.filename), file))
         }
-        return try await postgres.withTransaction { connection in
-            let status = try await connection.query("SELECT status FROM image_generation_queue WHERE id = \(itemID) FOR UPDATE")
-            guard try status[0].decode(String.self, at: 0) != "done" else { return .alreadyStored }
-            for entry in incoming {
-                guard rename(entry.temporary.path, entry.final.path) == 0 else {
-                    throw IngestError(500, "could not move an image into place: \(String(cString: strerror(errno)))")
+        let files = incoming.map { ResultRowStore.StoredFile(row: $0.file.row, storagePath: "\(batch)/\(itemID)/\($0.file.row.filename)") }
+        let moves = incoming.map { ($0.temporary, $0.final) }
+        let created = try await rows.recordDone(item: itemID, files: files) {
+            for (temporary, final) in moves {
+                guard rename(temporary.path, final.path) == 0 else {
+                    throw IngestRefusal(.storageFailed, "could not move an image into place: \(String(cString: strerror(errno)))")
                 }
             }
             Self.syncDirectory(folder)
-            for entry in incoming {
-                let row = entry.file.row
-                try await connection.query("""
-                    INSERT INTO image_generation_files (item_id, filename, bytes, sha256, content_type, storage_path)
-                    VALUES (\(itemID), \(row.filename), \(row.bytes), \(row.sha256), \(row.contentType),
-                            \("\(batch)/\(itemID)/\(row.filename)"))
-                    ON CONFLICT (item_id, filename) DO NOTHING
-                    """)
-            }
-            try await connection.query("""
-                UPDATE image_generation_queue SET status = 'done', finished_at = now(), last_error = NULL WHERE id = \(itemID)
-                """)
-            return .created(files: incoming.count)
         }
+        return created ? .created(files: incoming.count) : .alreadyStored
     }
 
     /// Removes what a server killed mid-write left behind (older than `age`, so another
@@ -96,7 +86,7 @@ public struct ResultStore: Sendable {
     /// Writes, flushes to disk, closes: after this the bytes survive a power cut.
     static func writeDurably(_ data: Data, to url: URL) throws {
         let descriptor = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw IngestError(500, "could not create \(url.lastPathComponent): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else { throw IngestRefusal(.storageFailed, "could not create \(url.lastPathComponent): \(String(cString: strerror(errno)))") }
         defer { close(descriptor) }
         try data.withUnsafeBytes { buffer in
             var offset = 0
@@ -104,12 +94,12 @@ public struct ResultStore: Sendable {
                 let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw IngestError(500, "could not write an image: \(String(cString: strerror(errno)))")
+                    throw IngestRefusal(.storageFailed, "could not write an image: \(String(cString: strerror(errno)))")
                 }
                 offset += written
             }
         }
-        guard fsync(descriptor) == 0 else { throw IngestError(500, "could not flush an image to disk: \(String(cString: strerror(errno)))") }
+        guard fsync(descriptor) == 0 else { throw IngestRefusal(.storageFailed, "could not flush an image to disk: \(String(cString: strerror(errno)))") }
     }
 
     /// Makes the renames themselves durable.

@@ -5,7 +5,7 @@ public enum ServerComponent: String, Sendable, CaseIterable {
     /// Watches pending demand (LISTEN spotq_pending), plans batches when enough waits, and
     /// publishes their work messages.
     case planner
-    /// HTTP: pods' manifests and result uploads (SPOTQ_HTTP_ADDR).
+    /// HTTP: pods' manifests and result uploads (SPOTQ_HTTP_ADDR); /metrics and the dashboard (SPOTQ_OPS_HTTP_ADDR).
     case http
     /// Records pod, asset and image events from `spotq.events` in `pod_events`.
     case events

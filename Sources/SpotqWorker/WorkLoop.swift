@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import SpotqBroker
 import SpotqCore
-import SpotqIngest
+import SpotqBundle
 
 /// Consumes the batch's queue and turns each work message into a stored image.
 struct WorkLoop: Sendable {

@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import SpotqBroker
 import SpotqCore
-import SpotqIngest
+import SpotqBundle
 
 /// `spotq worker`: what runs on every pod. GPU check, manifest, models downloaded in the
 /// manifest's order (resumable, verified, announced with `asset.ready`), then one work

@@ -41,13 +41,15 @@ struct ComposeTests {
     @Test func theGrafanaDashboard_andPrometheus_useMetricsTheServerEmits() throws {
         let dashboard = try String(contentsOf: Self.root.appendingPathComponent("compose/grafana/dashboards/spotq.json"), encoding: .utf8)
         #expect(try JSONSerialization.jsonObject(with: Data(dashboard.utf8)) is [String: Any])
-        let emitted = try String(contentsOf: Self.root.appendingPathComponent("Sources/SpotqHTTP/MetricsRoute.swift"), encoding: .utf8)
+        let emitted = try String(contentsOf: Self.root.appendingPathComponent("Sources/SpotqHTTP/Metrics/MetricsRoute.swift"), encoding: .utf8)
         let used = Set(dashboard.matches(of: /spotq_[a-z_]+/).map { String($0.output) })
         #expect(used.count >= 8)
         for metric in used {
             #expect(emitted.contains("\"\(metric)\""), "the dashboard uses \(metric), which /metrics does not emit")
         }
         let prometheus = try String(contentsOf: Self.root.appendingPathComponent("compose/prometheus.yml"), encoding: .utf8)
-        #expect(prometheus.contains("server:8080") && prometheus.contains("/metrics"))
+        // /metrics is on the server's ops listener, not on the pods' one.
+        #expect(prometheus.contains("server:8081") && prometheus.contains("/metrics"))
+        #expect(!prometheus.contains("server:8080"))
     }
 }

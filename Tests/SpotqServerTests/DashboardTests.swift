@@ -27,16 +27,23 @@ struct DashboardTests {
                 _ = try await QueueStore(client: postgres).insert((0..<5).map { index in
                     EnqueueMessage(requestID: "d-\(index)", body: TextToImageRequest(requestID: "d-\(index)", checkpoint: EnqueueFixture.checkpoint, positive: "x").messageJSON())
                 })
-                let port = try FreePort.find()
+                let (port, opsPort) = (try FreePort.find(), try FreePort.find())
                 let server = try ChildProcess(try ChildProcess.spotqBinary(), ["server", "--only", "http,deadletters,demand"], environment: [
-                    "SPOTQ_DATABASE_URL": database.url, "SPOTQ_AMQP_URL": amqpURL, "SPOTQ_HTTP_ADDR": "127.0.0.1:\(port)",
+                    "SPOTQ_DATABASE_URL": database.url, "SPOTQ_AMQP_URL": amqpURL, "SPOTQ_HTTP_ADDR": "127.0.0.1:\(port)", "SPOTQ_OPS_HTTP_ADDR": "127.0.0.1:\(opsPort)",
                     "SPOTQ_ADMIN_TOKEN": Self.token, "SPOTQ_DEMAND_INTERVAL_SECONDS": "1", "SPOTQ_LOG_LEVEL": "info",
                 ])
                 defer { Task { await server.cleanUp() } }
-                let base = "http://127.0.0.1:\(port)"
+                // The dashboard and its routes are on the ops listener, and only there.
+                let base = "http://127.0.0.1:\(opsPort)"
+                let pods = "http://127.0.0.1:\(port)"
                 try await withTimeout(.seconds(30), "the server") {
-                    while (try? curl([base + "/healthz"]).status) != 200 { try await Task.sleep(for: .milliseconds(100)) }
+                    while (try? curl([base + "/healthz"]).status) != 200 || (try? curl([pods + "/healthz"]).status) != 200 {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                 }
+                #expect(try curl([pods + "/v1/ops/overview"]).status == 404)
+                #expect(try curl([pods + "/metrics"]).status == 404)
+                #expect(try curl([pods + "/"]).status == 404)
                 // A refused request, with a hostile body, lands in spotq.dead and is recorded.
                 let connection = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: amqpURL), logger: testLogger)
                 try await connection.withChannel { channel in

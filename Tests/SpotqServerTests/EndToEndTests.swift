@@ -53,8 +53,8 @@ struct EndToEndTests {
             #expect(doneInBatches == images)
             let queues = try Shell.capture(try ChildProcess.spotqBinary(), ["queues", "--json", "--sample", "0.2", "--log-level", "error", "--database-url", url, "--amqp-url", world.fixture.amqp.configuration.url])
             #expect(queues.exitCode == 0 && queues.output.contains("\"spotq.dead\""), "\(queues.output)")
-            // And so does /metrics, for Prometheus.
-            let metrics = try Shell.capture("/usr/bin/curl", ["-fsS", world.serverURL + "/metrics"]).output
+            // And so does /metrics, for Prometheus, on the ops listener.
+            let metrics = try Shell.capture("/usr/bin/curl", ["-fsS", world.opsURL + "/metrics"]).output
             #expect(metrics.contains("spotq_items{status=\"done\"} \(images)"), "\(metrics)")
             #expect(metrics.contains("spotq_images_stored \(images)"))
             #expect(metrics.contains("spotq_queue_ready{queue=\"spotq.dead\"} 0"))

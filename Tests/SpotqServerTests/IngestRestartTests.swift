@@ -2,7 +2,7 @@ import Foundation
 import PostgresClient
 import PostgresTestSupport
 import SpotqCore
-import SpotqIngest
+import SpotqBundle
 import SpotqStore
 import SpotqTestSupport
 import Testing
@@ -13,7 +13,7 @@ struct IngestRestartTests {
     /// Starts `spotq server --only http` and waits until it answers /healthz.
     func startServer(database: String, port: Int, storage: URL) async throws -> ChildProcess {
         let server = try ChildProcess(try ChildProcess.spotqBinary(), ["server", "--only", "http"], environment: [
-            "SPOTQ_DATABASE_URL": database, "SPOTQ_HTTP_ADDR": "127.0.0.1:\(port)", "SPOTQ_STORAGE_DIR": storage.path,
+            "SPOTQ_DATABASE_URL": database, "SPOTQ_HTTP_ADDR": "127.0.0.1:\(port)", "SPOTQ_OPS_HTTP_ADDR": "127.0.0.1:0", "SPOTQ_STORAGE_DIR": storage.path,
             "SPOTQ_LOG_LEVEL": "info",
         ])
         try await withTimeout(.seconds(30), "the server's /healthz") {

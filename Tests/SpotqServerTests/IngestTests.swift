@@ -2,7 +2,7 @@ import CurlClient
 import Foundation
 import PostgresClient
 import SpotqCore
-import SpotqIngest
+import SpotqBundle
 import SpotqTestSupport
 import Testing
 import ZIPFoundation

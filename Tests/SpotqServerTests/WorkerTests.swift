@@ -192,7 +192,7 @@ actor ServerSwitch {
             var configuration = self.configuration
             configuration.port = port
             let (bound, sink) = AsyncStream.makeStream(of: Int.self)
-            let app = SpotqHTTPServer.makeApplication(configuration: configuration, postgres: postgres, logger: logger) { sink.yield($0) }
+            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: postgres, logger: logger) { sink.yield($0) }
             // A failed bind ends the stream instead of leaving the wait below hanging.
             let task = Task {
                 defer { sink.finish() }

@@ -19,7 +19,8 @@ struct ServerCommand: AsyncParsableCommand {
             Components: enqueue (consumes spotq.enqueue into image_generation_queue), planner
             (wakes on NOTIFY spotq_pending; plans and publishes batches when SPOTQ_PLAN_AT_ITEMS
             images wait or the oldest waited SPOTQ_PLAN_AFTER_SECONDS), http (manifests and result
-            uploads for pods on SPOTQ_HTTP_ADDR, default 127.0.0.1:8080), events (records
+            uploads for pods on SPOTQ_HTTP_ADDR, default 127.0.0.1:8080; /metrics and the dashboard
+            on SPOTQ_OPS_HTTP_ADDR, default 127.0.0.1:8081), events (records
             pod, asset and image events), deadletters (records everything reaching spotq.dead in
             PostgreSQL; see `spotq dlq`) and demand (publishes demand snapshots for the
             provisioner every SPOTQ_DEMAND_INTERVAL_SECONDS, default 10).
@@ -65,7 +66,9 @@ struct ServerCommand: AsyncParsableCommand {
                     guard let entry = try await replayer.store.entry(id) else { throw DeadLetterReplayer.Failure(description: "no dead letter \(id)") }
                     try await replayer.replay(entry)
                 } : nil
-                services.append(SpotqHTTPServer.makeApplication(configuration: httpConfiguration, postgres: postgres, logger: logger, queues: probe, replay: replay))
+                let metrics = SpotqMetrics(postgres: postgres, queues: probe, logger: logger)
+                services.append(SpotqHTTPServer.makePodApplication(configuration: httpConfiguration, postgres: postgres, logger: logger, metrics: metrics))
+                services.append(SpotqHTTPServer.makeOpsApplication(configuration: httpConfiguration, postgres: postgres, logger: logger, metrics: metrics, replay: replay))
             }
             if components.contains(.events) {
                 services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), logger: logger))

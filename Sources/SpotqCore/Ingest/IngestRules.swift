@@ -12,19 +12,37 @@ public struct IngestLimits: Sendable, Equatable {
     public init() {}
 }
 
-/// A refused upload: the HTTP status and a reason a person can act on.
-public struct IngestError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var status: Int
+/// Why an upload (or a request about a batch) is refused: what kind of refusal, and a reason
+/// a person can act on. The core says what went wrong; the HTTP layer alone decides which
+/// status each kind is answered with.
+public struct IngestRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kinds of refusal the ingest rules and the result store know.
+    public enum Kind: String, Sendable, Equatable, CaseIterable {
+        /// The bundle is malformed: not a zip, wrong entries, JSON or digests that do not match.
+        case badBundle
+        /// The bundle, an entry or the number of images is over a limit (`IngestLimits`).
+        case tooLarge
+        /// A file, or the body, is not of a type spotq accepts (by its bytes or Content-Type).
+        case unsupportedType
+        /// The item is not in the batch the token was issued for.
+        case wrongBatch
+        /// The server could not make the result durable (disk full, permissions).
+        case storageFailed
+    }
+
+    public var kind: Kind
     public var reason: String
 
-    public init(_ status: Int, _ reason: String) {
-        self.status = status
+    public init(_ kind: Kind, _ reason: String) {
+        self.kind = kind
         self.reason = reason
     }
 
-    public var description: String { "\(status): \(reason)" }
+    public var description: String { "\(kind.rawValue): \(reason)" }
 
-    public static func badBundle(_ reason: String) -> IngestError { IngestError(400, reason) }
+    public static func badBundle(_ reason: String) -> IngestRefusal { IngestRefusal(.badBundle, reason) }
+    public static func tooLarge(_ reason: String) -> IngestRefusal { IngestRefusal(.tooLarge, reason) }
+    public static func unsupportedType(_ reason: String) -> IngestRefusal { IngestRefusal(.unsupportedType, reason) }
 }
 
 /// The rules for names inside a bundle: flat file names only.

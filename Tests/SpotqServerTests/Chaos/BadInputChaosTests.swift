@@ -4,7 +4,7 @@ import Foundation
 import PostgresClient
 import PostgresTestSupport
 import SpotqCore
-import SpotqIngest
+import SpotqBundle
 import SpotqStore
 import SpotqTestSupport
 import Testing

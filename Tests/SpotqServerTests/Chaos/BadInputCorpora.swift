@@ -2,7 +2,7 @@ import AMQPClient
 import Foundation
 import PostgresClient
 import SpotqCore
-import SpotqIngest
+import SpotqBundle
 import ZIPFoundation
 import SpotqSynthetic
 

@@ -60,7 +60,10 @@ struct FleetWorld: Sendable {
     let root: URL
     let apiURL: String
     let apiKey: String
+    /// The server's pod listener (manifests, uploads).
     let serverURL: String
+    /// The server's ops listener (`/metrics`, the dashboard).
+    let opsURL: String
     let processes: FleetProcesses
 
     /// A count; a statement that meets a connection lost to a PostgreSQL restart is tried
@@ -95,11 +98,12 @@ struct FleetWorld: Sendable {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let (apiPort, modelsPort, httpPort, relayPort) = (try FreePort.find(), try FreePort.find(), try FreePort.find(), try FreePort.find())
+        let opsPort = try FreePort.find()
         let apiKey = "e2e-" + UUID().uuidString
         let secret = String(repeating: "e", count: 48)
         let processes = FleetProcesses()
         let world = FleetWorld(fixture: fixture, root: root, apiURL: "http://127.0.0.1:\(apiPort)", apiKey: apiKey,
-                               serverURL: "http://127.0.0.1:\(httpPort)", processes: processes)
+                               serverURL: "http://127.0.0.1:\(httpPort)", opsURL: "http://127.0.0.1:\(opsPort)", processes: processes)
         let spotq = try ChildProcess.spotqBinary()
         let base: [String: String] = ["SPOTQ_DATABASE_URL": fixture.database.url, "SPOTQ_AMQP_URL": fixture.amqp.configuration.url, "SPOTQ_LOG_LEVEL": "info"]
         let assetArguments = models.flatMap { ["--asset", "\($0.0):\($0.1.rawValue):\($0.2)"] }
@@ -124,7 +128,7 @@ struct FleetWorld: Sendable {
             "SPOTQ_PLAN_AT_ITEMS": "1", "SPOTQ_PLAN_AFTER_SECONDS": "1",
         ]
         try processes.start("server", spotq, ["server"], environment: base.merging(planning) { $1 }.merging([
-            "SPOTQ_HTTP_ADDR": "127.0.0.1:\(httpPort)", "SPOTQ_STORAGE_DIR": root.appendingPathComponent("images").path, "SPOTQ_DEMAND_INTERVAL_SECONDS": "1",
+            "SPOTQ_HTTP_ADDR": "127.0.0.1:\(httpPort)", "SPOTQ_OPS_HTTP_ADDR": "127.0.0.1:\(opsPort)", "SPOTQ_STORAGE_DIR": root.appendingPathComponent("images").path, "SPOTQ_DEMAND_INTERVAL_SECONDS": "1",
         ]) { $1 })
         var podServerURL = "http://127.0.0.1:\(httpPort)"
         if let cutAfter = options.uploadCutAfter {

@@ -5,7 +5,7 @@ import Logging
 import PostgresClient
 import SpotqCore
 import SpotqHTTP
-import SpotqIngest
+import SpotqBundle
 import SpotqStore
 import SpotqTestSupport
 import SpotqSynthetic
@@ -30,19 +30,7 @@ struct IngestFixture: Sendable {
 
     static func with(limits: IngestLimits = IngestLimits(), idleTimeout: Duration = .seconds(60), _ body: @Sendable (IngestFixture) async throws -> Void) async throws {
         try await EnqueueFixture.with { enqueue in
-            var batches: [Int64] = []
-            var items: [[(Int64, String)]] = []
-            for prefix in ["a", "b"] {
-                let messages = (0..<3).map { index in
-                    let request = TextToImageRequest(requestID: "\(prefix)-\(index)", checkpoint: EnqueueFixture.checkpoint, positive: "x")
-                    return EnqueueMessage(requestID: request.requestID, body: request.messageJSON())
-                }
-                _ = try await QueueStore(client: enqueue.postgres).insert(messages)
-                let (created, _, _) = try await PlannerStore(client: enqueue.postgres).apply(policy: PlanningPolicy(), gpu: GPUProfile(), secret: secret)
-                batches.append(created[0].id)
-                let rows = try await enqueue.postgres.query("SELECT id, request_id FROM image_generation_queue WHERE batch_id = \(created[0].id) ORDER BY id")
-                items.append(try rows.map { (try $0.decode(Int64.self, at: 0), try $0.decode(String.self, at: 1)) })
-            }
+            let (batches, items) = try await planTwoBatches(enqueue.postgres)
             let storage = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_storage"))
             defer { try? FileManager.default.removeItem(at: storage) }
             var configuration = HTTPServerConfiguration()
@@ -53,7 +41,7 @@ struct IngestFixture: Sendable {
             let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
             var logger = Logger(label: "spotq.test.http")
             logger.logLevel = .critical
-            let app = SpotqHTTPServer.makeApplication(configuration: configuration, postgres: enqueue.postgres, logger: logger) { port in
+            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: enqueue.postgres, logger: logger) { port in
                 portSink.yield(port)
                 portSink.finish()
             }
@@ -71,6 +59,24 @@ struct IngestFixture: Sendable {
                 try result.get()
             }
         }
+    }
+
+    /// Batches A and B, three items each, planned with `secret` (so `token(_:)` is theirs).
+    static func planTwoBatches(_ postgres: PostgresClient) async throws -> (batches: [Int64], items: [[(id: Int64, requestID: String)]]) {
+        var batches: [Int64] = []
+        var items: [[(id: Int64, requestID: String)]] = []
+        for prefix in ["a", "b"] {
+            let messages = (0..<3).map { index in
+                let request = TextToImageRequest(requestID: "\(prefix)-\(index)", checkpoint: EnqueueFixture.checkpoint, positive: "x")
+                return EnqueueMessage(requestID: request.requestID, body: request.messageJSON())
+            }
+            _ = try await QueueStore(client: postgres).insert(messages)
+            let (created, _, _) = try await PlannerStore(client: postgres).apply(policy: PlanningPolicy(), gpu: GPUProfile(), secret: secret)
+            batches.append(created[0].id)
+            let rows = try await postgres.query("SELECT id, request_id FROM image_generation_queue WHERE batch_id = \(created[0].id) ORDER BY id")
+            items.append(try rows.map { (id: try $0.decode(Int64.self, at: 0), requestID: try $0.decode(String.self, at: 1)) })
+        }
+        return (batches, items)
     }
 
     /// A valid bundle for `item` with one PNG (`seed` varies its pixels).

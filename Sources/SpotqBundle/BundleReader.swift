@@ -19,9 +19,9 @@ public struct ValidatedBundle: Sendable {
 /// entry types, expanded sizes (counted while inflating, so a zip bomb stops at the cap),
 /// CRCs, JSON shapes, file types by magic bytes, sizes and SHA-256 against the declared rows.
 public enum BundleReader {
-    public static func read(_ body: Data, limits: IngestLimits) throws(IngestError) -> ValidatedBundle {
+    public static func read(_ body: Data, limits: IngestLimits) throws(IngestRefusal) -> ValidatedBundle {
         guard body.count <= limits.maxBodyBytes else {
-            throw IngestError(413, "the bundle is \(body.count) bytes; the limit is \(limits.maxBodyBytes) (SPOTQ_UPLOAD_MAX_BYTES)")
+            throw .tooLarge("the bundle is \(body.count) bytes; the limit is \(limits.maxBodyBytes) (SPOTQ_UPLOAD_MAX_BYTES)")
         }
         let archive: Archive
         do {
@@ -41,7 +41,7 @@ public enum BundleReader {
             entries[name] = entry
             order.append(name)
             guard order.count <= limits.maxFiles + 2 else {
-                throw IngestError(413, "the bundle has more than \(limits.maxFiles) images (SPOTQ_UPLOAD_MAX_FILES)")
+                throw .tooLarge("the bundle has more than \(limits.maxFiles) images (SPOTQ_UPLOAD_MAX_FILES)")
             }
         }
         guard let queueEntry = entries[BundleEntryName.queueRow] else { throw .badBundle("\(BundleEntryName.queueRow) is missing") }
@@ -50,7 +50,7 @@ public enum BundleReader {
         let item: BundleQueueRow
         do {
             item = try JSONDecoder().decode(BundleQueueRow.self, from: try extract(queueEntry, from: archive, cap: limits.maxJSONBytes))
-        } catch let error as IngestError {
+        } catch let error as IngestRefusal {
             throw error
         } catch {
             throw .badBundle("\(BundleEntryName.queueRow) must be an object with \"id\" (integer) and \"request_id\" (string): \(error)")
@@ -58,7 +58,7 @@ public enum BundleReader {
         let rows: [BundleFileRow]
         do {
             rows = try JSONDecoder().decode([BundleFileRow].self, from: try extract(filesEntry, from: archive, cap: limits.maxJSONBytes))
-        } catch let error as IngestError {
+        } catch let error as IngestRefusal {
             throw error
         } catch {
             throw .badBundle("\(BundleEntryName.fileRows) must be an array of {filename, bytes, sha256, content_type}: \(error)")
@@ -83,10 +83,10 @@ public enum BundleReader {
                 throw .badBundle("\"\(row.filename)\" has SHA-256 \(digest), not the declared \(row.sha256.prefix(64))")
             }
             guard let actual = ImageMagic.contentType(of: data) else {
-                throw IngestError(415, "\"\(row.filename)\" is not a PNG, JPEG or WebP image (by its first bytes)")
+                throw .unsupportedType("\"\(row.filename)\" is not a PNG, JPEG or WebP image (by its first bytes)")
             }
             guard actual == row.contentType else {
-                throw IngestError(415, "\"\(row.filename)\" is \(actual), not the declared \(row.contentType.prefix(50))")
+                throw .unsupportedType("\"\(row.filename)\" is \(actual), not the declared \(row.contentType.prefix(50))")
             }
             guard ImageMagic.extensionMatches(row.filename, contentType: actual) else {
                 throw .badBundle("\"\(row.filename)\" does not end in the extension of \(actual)")
@@ -99,10 +99,10 @@ public enum BundleReader {
     }
 
     /// Inflates `entry`, counting bytes as they come: more than `cap` stops at once.
-    static func extract(_ entry: Entry, from archive: Archive, cap: Int) throws(IngestError) -> Data {
+    static func extract(_ entry: Entry, from archive: Archive, cap: Int) throws(IngestRefusal) -> Data {
         // A size the zip itself declares over the cap is refused before inflating anything.
         guard entry.uncompressedSize <= UInt64(cap) else {
-            throw IngestError(413, "entry \"\(entry.path)\" declares \(entry.uncompressedSize) bytes expanded; the limit is \(cap) (SPOTQ_UPLOAD_MAX_FILE_BYTES)")
+            throw .tooLarge("entry \"\(entry.path)\" declares \(entry.uncompressedSize) bytes expanded; the limit is \(cap) (SPOTQ_UPLOAD_MAX_FILE_BYTES)")
         }
         struct TooLarge: Error {}
         var data = Data()
@@ -112,7 +112,7 @@ public enum BundleReader {
                 data.append(chunk)
             }
         } catch is TooLarge {
-            throw IngestError(413, "entry \"\(entry.path)\" expands beyond \(cap) bytes (SPOTQ_UPLOAD_MAX_FILE_BYTES); a zip bomb?")
+            throw .tooLarge("entry \"\(entry.path)\" expands beyond \(cap) bytes (SPOTQ_UPLOAD_MAX_FILE_BYTES); a zip bomb?")
         } catch {
             throw .badBundle("entry \"\(entry.path)\" cannot be read: \(error) (corrupt or truncated zip)")
         }
