@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import SpotqCore
 
 /// What the pod routes read about one batch: the hash of its upload token (to check a
 /// pod's bearer token), its manifest, and how much of it is left.
@@ -36,8 +37,8 @@ public struct BatchAccessStore: Sendable {
 
     public func progress(batch: Int64) async throws -> Progress {
         let row = try await client.query("""
-            SELECT count(*)::bigint, count(*) FILTER (WHERE status = 'done')::bigint,
-                   count(*) FILTER (WHERE status IN ('failed', 'dead'))::bigint
+            SELECT count(*)::bigint, count(*) FILTER (WHERE status = \(ItemStatus.done))::bigint,
+                   count(*) FILTER (WHERE status = \(ItemStatus.failed))::bigint
             FROM image_generation_queue WHERE batch_id = \(batch)
             """)[0]
         return Progress(items: try row.decode(Int64.self, at: 0), done: try row.decode(Int64.self, at: 1), failed: try row.decode(Int64.self, at: 2))

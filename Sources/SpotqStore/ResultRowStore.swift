@@ -22,7 +22,7 @@ public struct ResultRowStore: Sendable {
     }
 
     public func item(_ id: Int64) async throws -> Item? {
-        let rows = try await client.query("SELECT batch_id, request_id, status = 'done' FROM image_generation_queue WHERE id = \(id)")
+        let rows = try await client.query("SELECT batch_id, request_id, status = \(ItemStatus.done) FROM image_generation_queue WHERE id = \(id)")
         guard let row = rows.first else { return nil }
         return Item(batchID: try row.decode(Int64?.self, at: 0), requestID: try row.decode(String.self, at: 1), isDone: try row.decode(Bool.self, at: 2))
     }
@@ -43,7 +43,7 @@ public struct ResultRowStore: Sendable {
     /// item done. False when it was done already (nothing is moved or written).
     public func recordDone(item: Int64, files: [StoredFile], moveIntoPlace: () throws -> Void) async throws -> Bool {
         try await client.withTransaction { connection in
-            let status = try await connection.query("SELECT status = 'done' FROM image_generation_queue WHERE id = \(item) FOR UPDATE")
+            let status = try await connection.query("SELECT status = \(ItemStatus.done) FROM image_generation_queue WHERE id = \(item) FOR UPDATE")
             guard let row = status.first else { throw StoreError(message: "item \(item) vanished while its result was being stored") }
             guard try !row.decode(Bool.self, at: 0) else { return false }
             try moveIntoPlace()
@@ -55,7 +55,8 @@ public struct ResultRowStore: Sendable {
                     """)
             }
             try await connection.query("""
-                UPDATE image_generation_queue SET status = 'done', finished_at = now(), last_error = NULL WHERE id = \(item)
+                UPDATE image_generation_queue SET status = \(ItemStatus.target(of: .stored)), finished_at = now(), last_error = NULL
+                WHERE id = \(item) AND status = ANY(\(ItemStatus.sources(of: .stored).sql))
                 """)
             return true
         }

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import PostgresClient
 import Prometheus
+import SpotqCore
 import SpotqStore
 
 /// `GET /metrics` in Prometheus' text format: counters kept by this server (uploads), and
@@ -36,8 +37,6 @@ public struct SpotqMetrics: Sendable {
     let queues: QueueProbe?
     let logger: Logger
 
-    static let itemStatuses = ["pending", "planned", "queued", "running", "done", "failed", "dead"]
-    static let podStates = ["requested", "starting", "gpu_failed", "downloading", "generating", "draining", "reclaimed"]
 
     public init(postgres: PostgresClient, queues: QueueProbe?, logger: Logger) {
         self.store = FleetMetricsStore(client: postgres)
@@ -61,10 +60,10 @@ public struct SpotqMetrics: Sendable {
     public func render() async -> [UInt8] {
         do {
             let snapshot = try await store.snapshot()
-            for status in Self.itemStatuses {
+            for status in ItemStatus.allCases.map(\.rawValue) {
                 gauge("spotq_items", "Image requests by status.", labels: [("status", status)]).set(Double(snapshot.itemsByStatus[status] ?? 0))
             }
-            for state in Self.podStates {
+            for state in PodState.live.map(\.rawValue) {
                 gauge("spotq_pods", "Pods not terminated, by state.", labels: [("state", state)]).set(Double(snapshot.podsByState[state] ?? 0))
             }
             gauge("spotq_images_stored", "Stored result files.").set(Double(snapshot.imagesDone))

@@ -105,7 +105,7 @@ async function refresh() {
   const live = Object.entries(pods).filter(([k]) => k !== "terminated").reduce((a, [, v]) => a + v, 0);
   document.getElementById("cards").replaceChildren(
     card("images done", items.done || 0, "card-done"), card("waiting (pending, planned, queued)", (items.pending || 0) + (items.planned || 0) + (items.queued || 0), "card-waiting"),
-    card("running", items.running || 0, "card-running"), card("failed", (items.failed || 0) + (items.dead || 0), "card-failed"),
+    card("running", items.running || 0, "card-running"), card("failed", items.failed || 0, "card-failed"),
     card("live pods", live, "card-pods"), card("USD per hour now", usd(data.summary.usd_per_hour_now), "card-usd-hour"),
     card("USD today (UTC)", usd(data.summary.usd_today), "card-usd-today"), card("USD per image", data.usd_per_image == null ? "–" : data.usd_per_image.toFixed(6), "card-usd-image"),
     card("dead letters", data.summary.dead_letters, "card-dead"));
