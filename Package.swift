@@ -139,6 +139,8 @@ let package = Package(
             dependencies: [
                 "SpotqCore", "SpotqBroker", "SpotqIngest", "AMQPClient", "CurlClient",
                 .product(name: "Logging", package: "swift-log"),
+                "DedicatedThread", "ProcessLauncher",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
