@@ -90,6 +90,7 @@ let package = Package(
             dependencies: [
                 "SpotqCore", "AMQPClient",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -226,7 +227,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SpotqBrokerTests",
-            dependencies: ["SpotqBroker", "SpotqCLI", "SpotqTestSupport"],
+            dependencies: [
+                "SpotqBroker", "SpotqCLI", "SpotqTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

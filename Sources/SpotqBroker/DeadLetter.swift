@@ -11,16 +11,22 @@ public enum DeadLetter {
     public static func message(
         for delivery: AMQPDelivery, queue: String, exchange deadLetterExchange: String, reason: String, now: Date = Date()
     ) -> AMQPOutgoingMessage {
-        var properties = delivery.properties
+        message(for: ReceivedMessage(delivery), queue: queue, exchange: deadLetterExchange, reason: reason, now: now)
+    }
+
+    public static func message(
+        for received: ReceivedMessage, queue: String, exchange deadLetterExchange: String, reason: String, now: Date = Date()
+    ) -> AMQPOutgoingMessage {
+        var properties = received.properties
         var headers = properties.headers ?? AMQPTable()
         headers[BrokerNames.reasonHeader] = .string(String(reason.prefix(4_000)))
-        headers[BrokerNames.originExchangeHeader] = .string(delivery.exchange)
-        headers[BrokerNames.originRoutingKeyHeader] = .string(delivery.routingKey)
+        headers[BrokerNames.originExchangeHeader] = .string(received.exchange)
+        headers[BrokerNames.originRoutingKeyHeader] = .string(received.routingKey)
         headers[BrokerNames.originQueueHeader] = .string(queue)
         headers[BrokerNames.deadLetteredAtHeader] = .string(ISO8601DateFormatter().string(from: now))
         properties.headers = headers
         properties.deliveryMode = .persistent
         return AMQPOutgoingMessage(
-            exchange: deadLetterExchange, routingKey: delivery.routingKey, body: delivery.body, properties: properties)
+            exchange: deadLetterExchange, routingKey: received.routingKey, body: received.body, properties: properties)
     }
 }

@@ -1,6 +1,7 @@
 import AMQPClient
 import Foundation
 import Logging
+import SpotqBroker
 import SpotqCore
 
 /// Keeps the newest demand snapshot from `spotq.demand` (which itself holds only one):
@@ -32,33 +33,33 @@ public actor LatestDemand {
         }
         return latest
     }
-
-    /// Consumes `spotq.demand` until cancelled, reconnecting when the broker goes away.
-    public func consume(amqp: AMQPClient) async {
-        var failures = 0
-        while !Task.isCancelled {
-            do {
-                let channel = try await amqp.connection().openChannel()
-                try await channel.qos(prefetchCount: 10)
-                for try await delivery in try await channel.consume(queue: BrokerNames.demandQueue) {
-                    offer(delivery.body)
-                    try await delivery.ack()
-                    failures = 0
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                failures += 1
-                logger.warning("provisioner: lost the demand queue; reconnecting", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: RetryBackoff().delay(afterFailures: failures))
-            }
-        }
-    }
 }
 
 extension LatestDemand {
     /// Takes a snapshot directly (a provisioner run without a broker, and tests).
     public func offer(_ snapshot: DemandSnapshot) {
         if latest == nil || snapshot.takenAt >= latest!.takenAt { latest = snapshot }
+    }
+}
+
+extension LatestDemand {
+    /// The consumer of `spotq.demand`: a ``DemandReader`` on the consumer shell, reconnecting
+    /// when the broker goes away.
+    public nonisolated func consumer(amqp: AMQPClient) -> QueueConsumer<DemandReader> {
+        var configuration = QueueConsumerConfiguration(queue: BrokerNames.demandQueue, name: "provisioner: demand queue")
+        configuration.prefetch = 10
+        configuration.backoff = RetryBackoff()
+        return QueueConsumer(configuration: configuration, amqp: amqp, handler: DemandReader(demand: self), logger: logger)
+    }
+}
+
+/// The handler reading `spotq.demand`: each snapshot is offered to ``LatestDemand`` (kept if
+/// newest, ignored with a warning if unreadable) and acked, so old snapshots never pile up.
+public struct DemandReader: QueueHandler {
+    public let demand: LatestDemand
+
+    public func decide(_ deliveries: [AMQPDelivery]) async -> [DeliveryDecision] {
+        for delivery in deliveries { await demand.offer(delivery.body) }
+        return deliveries.map { _ in .ack }
     }
 }

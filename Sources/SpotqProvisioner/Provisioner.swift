@@ -39,15 +39,24 @@ public actor Provisioner: Service {
     }
 
     public nonisolated func run() async throws {
-        let consumer = Task { if let amqp { await demand.consume(amqp: amqp) } }
-        defer { consumer.cancel() }
-        try await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                // Not holding it: another provisioner may be acting; this one does nothing.
-                if await self.stillHoldsLock?() ?? true { await self.round(now: Date()) }
-                // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
-                try? await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let amqp {
+                let consumer = demand.consumer(amqp: amqp)
+                group.addTask {
+                    do { try await consumer.consumeUntilCancelled() } catch {
+                        self.logger.error("provisioner: stopped reading the demand queue", metadata: ["error": "\(error)"])
+                    }
+                }
             }
+            try await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    // Not holding it: another provisioner may be acting; this one does nothing.
+                    if await self.stillHoldsLock?() ?? true { await self.round(now: Date()) }
+                    // A graceful shutdown cancels the sleep: that ends the loop, not in an error.
+                    try? await Task.sleep(for: .milliseconds(Int64(self.configuration.fleet.intervalSeconds * 1000)))
+                }
+            }
+            group.cancelAll()
         }
     }
 

@@ -12,6 +12,12 @@ public struct QueueStore: Sendable {
         self.client = client
     }
 
+    /// Returns once PostgreSQL answers a trivial query (within `timeout`); throws the
+    /// client's error when it does not. The enqueue consumer asks before consuming.
+    public func ping(timeout: Duration = .seconds(5)) async throws {
+        _ = try await client.query("SELECT 1", timeout: timeout)
+    }
+
     /// Inserts `messages` in one transaction and returns one outcome per message, in order.
     ///
     /// Duplicates (a `request_id` already queued, or repeated within `messages`) are

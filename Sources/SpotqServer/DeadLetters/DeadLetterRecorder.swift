@@ -1,20 +1,22 @@
 import AMQPClient
-import Foundation
 import Logging
-import PostgresClient
 import ServiceLifecycle
 import SpotqBroker
 import SpotqCore
 import SpotqStore
 
 /// Consumes `spotq.dead` into `dead_letters`, acking each message only after its row is
-/// committed; while PostgreSQL is down the message is held and retried, never dropped.
+/// committed; while PostgreSQL is down the message is held and retried, never dropped, for up
+/// to `holdLimit`; then it goes back to the queue and the recorder waits for PostgreSQL.
+/// A handler (``DeadLetterHandler``) on the consumer shell (``QueueConsumer``).
 public struct DeadLetterRecorder: Service {
     public var queue = BrokerNames.deadLetterQueue
     public let amqp: AMQPClient
     public let store: DeadLetterStore
     public let logger: Logger
     public var retryBackoff = RetryBackoff(initial: .milliseconds(200), maximum: .seconds(5))
+    /// How long a message is held unacknowledged while PostgreSQL is unreachable.
+    public var holdLimit: Duration = .seconds(300)
 
     public init(amqp: AMQPClient, store: DeadLetterStore, logger: Logger) {
         self.amqp = amqp
@@ -22,63 +24,50 @@ public struct DeadLetterRecorder: Service {
         self.logger = logger
     }
 
+    /// Consumes until graceful shutdown (the message in hand is finished first) or cancellation.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { try await recordForever() }
+        try await shell.run()
     }
 
     /// Runs until the task is cancelled.
     public func recordForever() async throws {
-        try await ConsumerLoop.run(amqp: amqp, queue: queue, prefetch: 50, backoff: retryBackoff, logger: logger, name: "dead letters") { delivery, _ in
-            try await record(delivery)
-        }
+        try await shell.consumeUntilCancelled()
     }
 
-    func record(_ delivery: AMQPDelivery) async throws {
-        let record = DeadLetterRecord.from(body: delivery.body, properties: delivery.properties)
-        var failures = 0
-        while true {
-            do {
-                let id = try await store.record(record)
-                logger.info("dead letters: recorded", metadata: ["id": "\(id)", "reason": "\(record.reason.prefix(200))", "origin": "\(record.originQueue ?? "?")"])
-                return try await delivery.ack()
-            } catch let error as PostgresError {
-                failures += 1
-                if failures == 1 { logger.warning("dead letters: cannot write to PostgreSQL; holding the message and retrying", metadata: ["error": "\(error)"]) }
-                try await Task.sleep(for: retryBackoff.delay(afterFailures: failures))
-            }
-        }
+    var shell: QueueConsumer<DeadLetterHandler> {
+        var configuration = QueueConsumerConfiguration(queue: queue, name: "dead letters")
+        configuration.prefetch = 50
+        configuration.holdLimit = holdLimit
+        configuration.backoff = retryBackoff
+        let readiness = PostgresReadiness(store: QueueStore(client: store.client), backoff: retryBackoff, name: "dead letters", logger: logger)
+        return QueueConsumer(configuration: configuration, amqp: amqp, handler: DeadLetterHandler(store: store, readiness: readiness, logger: logger), logger: logger)
     }
 }
 
-/// Republishes dead letters to where they came from, with a publisher confirm, and records it.
-public struct DeadLetterReplayer: Sendable {
-    public let amqp: AMQPClient
-    public let store: DeadLetterStore
+/// The dead-letter recorder's handler: one dead letter at a time into `dead_letters`. A
+/// dead letter is never refused (whatever it holds is recorded), so the only decisions are
+/// ack and hold.
+struct DeadLetterHandler: QueueHandler {
+    let store: DeadLetterStore
+    let readiness: PostgresReadiness
+    let logger: Logger
 
-    public init(amqp: AMQPClient, store: DeadLetterStore) {
-        self.amqp = amqp
-        self.store = store
+    func decide(_ deliveries: [AMQPDelivery]) async -> [DeliveryDecision] {
+        var decisions: [DeliveryDecision] = []
+        for delivery in deliveries {
+            let record = DeadLetterRecord.from(body: delivery.body, properties: delivery.properties)
+            do {
+                let id = try await store.record(record)
+                logger.info("dead letters: recorded", metadata: ["id": "\(id)", "reason": "\(record.reason.prefix(200))", "origin": "\(record.originQueue ?? "?")"])
+                decisions.append(.ack)
+            } catch {
+                decisions.append(.hold(reason: "cannot write to PostgreSQL: \(error)"))
+            }
+        }
+        return decisions
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-        public init(description: String) { self.description = description }
-    }
-
-    /// Replays one entry; throws ``Failure`` saying why not.
-    public func replay(_ entry: DeadLetterStore.Entry) async throws {
-        guard let exchange = entry.originExchange, let routingKey = entry.originRoutingKey else {
-            throw Failure(description: "dead letter \(entry.id) has no recorded origin; it cannot be sent back")
-        }
-        let message = DeadLetterRecord.replay(
-            id: entry.id, body: entry.body, propertiesJSON: entry.propertiesJSON, headersJSON: entry.headersJSON, exchange: exchange, routingKey: routingKey)
-        let channel = try await amqp.connection().openChannel()
-        defer { Task { try? await channel.close() } }
-        do {
-            try await channel.publish(message)
-        } catch {
-            throw Failure(description: "dead letter \(entry.id) could not be replayed to exchange '\(exchange)' with routing key '\(routingKey)': \(error)")
-        }
-        try await store.replayed(entry)
+    func ready() async throws {
+        try await readiness.wait()
     }
 }

@@ -1,0 +1,61 @@
+import AMQPClient
+import Foundation
+
+/// What carrying out a group's decisions means on the wire, worked out without I/O: the
+/// copies to publish (dead letters and retries, confirmed together before any ack) and, per
+/// delivery, whether it is acked, requeued or kept held.
+public struct SettlementPlan: Sendable, Hashable {
+    public enum Action: Sendable, Hashable {
+        case ack
+        case requeue
+        /// Left unacknowledged; offered to the handler again.
+        case hold
+    }
+
+    /// Published with one `publishBatch`; every one must be confirmed before any ack.
+    public var publishes: [AMQPOutgoingMessage] = []
+    /// One per delivery, in order.
+    public var actions: [Action] = []
+    /// The first hold's reason, when anything is held.
+    public var holdReason: String?
+
+    /// - Parameters:
+    ///   - queue: the queue the messages were consumed from (a dead letter's origin header).
+    ///   - deadLetterExchange: where dead letters go.
+    public init(messages: [ReceivedMessage], decisions: [DeliveryDecision], queue: String, deadLetterExchange: String, now: Date = Date()) {
+        precondition(messages.count == decisions.count, "one decision per delivery")
+        for (message, decision) in zip(messages, decisions) {
+            switch decision {
+            case .ack:
+                actions.append(.ack)
+            case .requeue:
+                actions.append(.requeue)
+            case .deadLetter(let reason):
+                publishes.append(DeadLetter.message(for: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now))
+                actions.append(.ack)
+            case .retry(let failures):
+                publishes.append(Self.retryCopy(of: message, failures: failures))
+                actions.append(.ack)
+            case .hold(let reason):
+                if holdReason == nil { holdReason = reason }
+                actions.append(.hold)
+            }
+        }
+    }
+
+    /// Indexes of the deliveries kept held.
+    public var held: [Int] { actions.indices.filter { actions[$0] == .hold } }
+    /// Indexes of the deliveries settled (acked or requeued).
+    public var settled: [Int] { actions.indices.filter { actions[$0] != .hold } }
+
+    /// The copy a retry republishes: same body and properties, the failure count in its
+    /// header, to the delivery's own exchange and routing key, mandatory (a copy no queue
+    /// takes comes back, and the original stays unacknowledged).
+    public static func retryCopy(of message: ReceivedMessage, failures: Int) -> AMQPOutgoingMessage {
+        var properties = message.properties
+        var headers = properties.headers ?? AMQPTable()
+        headers[DeliveryDecision.failuresHeader] = .int64(Int64(failures))
+        properties.headers = headers
+        return AMQPOutgoingMessage(exchange: message.exchange, routingKey: message.routingKey, body: message.body, properties: properties, mandatory: true)
+    }
+}
