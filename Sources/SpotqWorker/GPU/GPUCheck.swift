@@ -23,14 +23,15 @@ struct GPUCheck: Sendable {
         var passed: Bool { status == 0 }
     }
 
-    /// Runs the check. Cancelling the calling task kills the check (and it counts as failed).
+    /// Runs the check. Cancelling the calling task kills the check, with every process it
+    /// started (and it counts as failed).
     func run() async -> Outcome {
         let outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("spotq-gpu-check-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: outputFile) }
         let environment = ProcessInfo.processInfo.environment.filter { !Self.withheld.contains($0.key) }
         let process: LaunchedProcess
         do {
-            process = try LaunchedProcess(executable: "/bin/sh", arguments: ["-c", command], environment: environment, outputPath: outputFile.path, truncate: true)
+            process = try LaunchedProcess(executable: "/bin/sh", arguments: ["-c", command], environment: environment, outputPath: outputFile.path, truncate: true, ownProcessGroup: true)
         } catch {
             return Outcome(status: nil, output: "could not run the GPU check: \(error)")
         }
@@ -39,7 +40,8 @@ struct GPUCheck: Sendable {
         let status = await withTaskCancellationHandler {
             try? await thread.run { process.waitBlocking() }
         } onCancel: {
-            process.signal(SIGKILL)
+            // The shell and whatever it started.
+            process.signalGroup(SIGKILL)
         }
         let printed = (try? String(contentsOf: outputFile, encoding: .utf8)) ?? ""
         let output = String(printed.trimmingCharacters(in: .whitespacesAndNewlines).suffix(Self.outputLimit))
