@@ -155,6 +155,8 @@ let package = Package(
             dependencies: [
                 "SpotqCore", "SpotqBroker", "SpotqBundle", "AMQPClient", "CurlClient",
                 .product(name: "Logging", package: "swift-log"),
+                "DedicatedThread", "ProcessLauncher",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

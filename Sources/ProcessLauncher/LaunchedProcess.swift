@@ -14,9 +14,14 @@ public final class LaunchedProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var exitStatus: Int32?
 
+    /// Whether the child leads a process group of its own (see ``signalGroup(_:)``).
+    public let leadsProcessGroup: Bool
+
     /// Starts `executable` with `arguments` and exactly `environment`; output is appended to
-    /// (or, with `truncate`, replaces) the file at `outputPath`.
-    public init(executable: String, arguments: [String], environment: [String: String], outputPath: String, truncate: Bool = false) throws {
+    /// (or, with `truncate`, replaces) the file at `outputPath`. With `ownProcessGroup` the
+    /// child leads a new process group, so ``signalGroup(_:)`` reaches what it starts too
+    /// (a shell's commands).
+    public init(executable: String, arguments: [String], environment: [String: String], outputPath: String, truncate: Bool = false, ownProcessGroup: Bool = false) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -32,7 +37,12 @@ public final class LaunchedProcess: @unchecked Sendable {
         sigfillset(&allSignals)
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if ownProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
         let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
@@ -41,6 +51,7 @@ public final class LaunchedProcess: @unchecked Sendable {
         let spawned = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         guard spawned == 0 else { throw LaunchError(description: "could not start \(executable): \(String(cString: strerror(spawned)))") }
         pid = child
+        leadsProcessGroup = ownProcessGroup
     }
 
     /// The exit code (-1 when a signal ended it) once the process has ended (reaping it),
@@ -60,6 +71,12 @@ public final class LaunchedProcess: @unchecked Sendable {
 
     public func signal(_ signal: Int32) {
         if poll() == nil { kill(pid, signal) }
+    }
+
+    /// Sends `signal` to the child's whole process group (only the child without one).
+    public func signalGroup(_ signal: Int32) {
+        guard leadsProcessGroup else { return self.signal(signal) }
+        kill(-pid, signal)
     }
 
     /// Waits up to `timeout` for the end; returns the exit code, or nil if it still runs.

@@ -275,6 +275,12 @@ struct WorkerFaultTests {
             try await world.fixture.eventually("gpu_failed recorded") {
                 try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'state' AND state = 'gpu_failed' AND provider_pod_id = 'pod-broken-gpu'") == 1
             }
+            // What the check printed is kept, in the event and in the log.
+            #expect(try await world.count("""
+                SELECT count(*) FROM pod_events WHERE kind = 'state' AND state = 'gpu_failed' AND provider_pod_id = 'pod-broken-gpu'
+                AND detail ->> 'output' LIKE '%no CUDA-capable device is detected%' AND (detail ->> 'status')::numeric = 1
+                """) == 1)
+            #expect(worker.output.contains("no CUDA-capable device is detected"), "worker output:\n\(worker.output)")
             #expect(try await world.queueDepths() == (6, 0))
             #expect(await world.comfy.started == 0)
         }
@@ -371,8 +377,14 @@ struct WorkerFaultTests {
             try await world.fixture.eventually("a first image stored") { try await world.count("SELECT count(*) FROM image_generation_files") >= 1 }
             await world.server.stop()
             let storedBefore = try await world.count("SELECT count(*) FROM image_generation_files")
-            try await Task.sleep(for: .seconds(3))
-            // Images were generated meanwhile, but none was acked: `image.done` follows the ack.
+            // An image generated while the server is away: ComfyUI started one more than was
+            // stored, and finished it, so the worker is uploading (and retrying) it now.
+            try await world.fixture.eventually("an image generated while the server is down", timeout: .seconds(30)) {
+                let started = await world.comfy.started
+                let generating = await world.comfy.isGenerating
+                return started > storedBefore && !generating
+            }
+            // None was acked: `image.done` follows the ack, which follows a 2xx.
             #expect(await world.comfy.started > storedBefore)
             #expect(try await world.events("image.done") <= storedBefore)
             _ = try await world.server.start()

@@ -29,7 +29,7 @@ struct ServerAPI: Sendable {
                 throw Refused(description: "the manifest is not one this worker reads")
             } catch {}
             failures += 1
-            if await notice.isSet { throw CancellationError() }
+            if notice.isSet { throw CancellationError() }
             try await Task.sleep(for: configuration.uploadBackoff.delay(afterFailures: failures))
         }
     }
@@ -46,7 +46,7 @@ struct ServerAPI: Sendable {
         var failures = 0
         while true {
             var timeout = configuration.uploadAttemptTimeout
-            if let left = await notice.remaining() {
+            if let left = notice.remaining() {
                 guard left > .zero else { throw CancellationError() }
                 timeout = min(timeout, left)
             }
@@ -62,7 +62,7 @@ struct ServerAPI: Sendable {
             } catch {}
             failures += 1
             let delay = configuration.uploadBackoff.delay(afterFailures: failures)
-            if let left = await notice.remaining(), left < delay { throw CancellationError() }
+            if let left = notice.remaining(), left < delay { throw CancellationError() }
             try await Task.sleep(for: delay)
         }
     }

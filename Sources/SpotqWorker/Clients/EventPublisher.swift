@@ -59,6 +59,10 @@ actor EventPublisher {
         }
     }
 
+    func publish(_ event: WorkerEvent) async {
+        await publish(event.kind, item: event.item, detail: event.detail)
+    }
+
     func state(_ state: PodState, detail: [String: JSONScalar] = [:]) async {
         await publish(.state, state: state, detail: detail)
     }

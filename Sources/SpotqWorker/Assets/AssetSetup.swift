@@ -36,7 +36,7 @@ struct AssetSetup: Sendable {
     func downloadAll(_ assets: [Asset], notice: TerminationNotice) async {
         for asset in assets {
             if Task.isCancelled { return }
-            if await notice.isSet { return }
+            if notice.isSet { return }
             await fetch(asset)
         }
     }
@@ -45,7 +45,7 @@ struct AssetSetup: Sendable {
         let file = destination(asset)
         if alreadyVerified(asset) {
             logger.info("worker: \(asset.filename) already on disk (verified by an earlier run)")
-            await availability.markReady(asset.filename)
+            availability.markReady(asset.filename)
             await events.publish(.assetReady, detail: ["filename": .string(asset.filename), "reused": .bool(true)])
             return
         }
@@ -53,7 +53,7 @@ struct AssetSetup: Sendable {
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: marker(asset).deletingLastPathComponent(), withIntermediateDirectories: true)
         } catch {
-            await availability.markFailed(asset.filename, reason: "cannot create folders in the workspace: \(error)")
+            availability.markFailed(asset.filename, reason: "cannot create folders in the workspace: \(error)")
             return
         }
         var lastError = ""
@@ -64,7 +64,7 @@ struct AssetSetup: Sendable {
                 try asset.sha256.write(to: marker(asset), atomically: true, encoding: .utf8)
                 let seconds = Double((ContinuousClock.now - started).components.seconds)
                 logger.info("worker: \(asset.filename) ready", metadata: ["bytes": "\(result.totalBytes)", "resumed_from": "\(result.resumedFrom)"])
-                await availability.markReady(asset.filename)
+                availability.markReady(asset.filename)
                 await events.publish(.assetReady, detail: [
                     "filename": .string(asset.filename), "bytes": .number(Double(result.totalBytes)),
                     "resumed_from": .number(Double(result.resumedFrom)), "seconds": .number(seconds),
@@ -78,7 +78,15 @@ struct AssetSetup: Sendable {
                 try? await Task.sleep(for: configuration.uploadBackoff.delay(afterFailures: attempt))
             }
         }
-        await availability.markFailed(asset.filename, reason: lastError)
+        availability.markFailed(asset.filename, reason: lastError)
         await events.publish(.assetFailed, detail: ["filename": .string(asset.filename), "reason": .string(String(lastError.prefix(1_000)))])
+    }
+}
+
+extension AssetSetup {
+    /// What the downloads service is handed once the manifest is in.
+    struct Plan: Sendable {
+        var setup: AssetSetup
+        var assets: [Asset]
     }
 }

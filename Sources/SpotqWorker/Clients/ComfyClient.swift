@@ -85,6 +85,11 @@ struct ComfyClient: Sendable {
         }
     }
 
+    /// Asks ComfyUI to drop the prompt it is running (`POST /interrupt`); best effort, one second.
+    func interrupt() async {
+        _ = try? await http.send(HTTPRequest(method: .post, url: baseURL + "/interrupt", timeout: .seconds(1)))
+    }
+
     static func encode(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
     }

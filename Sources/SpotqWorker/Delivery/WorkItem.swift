@@ -31,3 +31,19 @@ struct WorkItem: Sendable {
         workflowJSON = String(decoding: try JSONSerialization.data(withJSONObject: workflow), as: UTF8.self)
     }
 }
+
+extension WorkItem {
+    /// What the delivery rules need of it.
+    var order: WorkDeliveryMachine.WorkOrder {
+        WorkDeliveryMachine.WorkOrder(itemID: itemID, models: [checkpoint] + loras)
+    }
+
+    /// The body read as a work item, or why it is not one.
+    static func read(_ body: [UInt8]) -> Result<WorkItem, WorkDeliveryMachine.Unreadable> {
+        do {
+            return .success(try WorkItem(body: body))
+        } catch {
+            return .failure(WorkDeliveryMachine.Unreadable(reason: "\(error)"))
+        }
+    }
+}

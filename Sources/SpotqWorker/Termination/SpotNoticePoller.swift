@@ -1,15 +1,17 @@
 import CurlClient
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// Polls an AWS-style instance metadata service for a spot interruption notice
 /// (`GET <base>/latest/meta-data/spot/instance-action`, 404 while none is pending) and turns
 /// one into a ``TerminationNotice``. Speaks IMDSv2 (a session token from
-/// `PUT /latest/api/token`) and falls back to plain GETs where no token is offered. Runs on
-/// its own HTTP client and task, so polling never waits on work or work on polling.
-struct SpotNoticePoller: Sendable {
+/// `PUT /latest/api/token`) and falls back to plain GETs where no token is offered. A service
+/// of its own with its own HTTP client, so polling never waits on work or work on polling.
+struct SpotNoticePoller: Service {
     let baseURL: String
     let http: HTTPClient
+    let notice: TerminationNotice
     let logger: Logger
     /// AWS recommends every 5 s.
     var interval: Duration = .seconds(5)
@@ -18,10 +20,15 @@ struct SpotNoticePoller: Sendable {
 
     static let tokenTTLSeconds = 21_600
 
-    func watch(notice: TerminationNotice) async {
+    /// Polls until a notice (its own or another's), then waits for the group's shutdown.
+    func run() async throws {
+        await untilGracefulShutdown { await watch() }
+    }
+
+    func watch() async {
         var token: String? = nil
         var reportedUnreachable = false
-        while !Task.isCancelled, !(await notice.isSet) {
+        while !Task.isCancelled, !notice.isSet {
             if token == nil { token = await sessionToken() }
             var headers: HTTPHeaders = [:]
             if let token { headers.add(name: "X-aws-ec2-metadata-token", value: token) }
@@ -33,7 +40,7 @@ struct SpotNoticePoller: Sendable {
                     let (action, left) = Self.parse(answer.body, now: Date())
                     let within = max(.zero, (left ?? .seconds(120)) - safetyMargin)
                     logger.warning("worker: the metadata service announced a spot interruption", metadata: ["action": "\(action)", "seconds_left": "\(left.map { "\($0.components.seconds)" } ?? "unknown")"])
-                    await notice.announce(reason: "spot notice (\(action))", within: within)
+                    notice.announce(reason: "spot notice (\(action))", within: within)
                     return
                 case 401:
                     token = nil  // expired: a fresh one next round

@@ -1,0 +1,69 @@
+import Foundation
+import SpotqCore
+import SpotqBundle
+
+/// One attempt at an image: ComfyUI generates it, the images are zipped into a result
+/// bundle, the bundle is uploaded (retried until a 2xx, a refusal or the deadline).
+struct ImageAttempt: Sendable {
+    let configuration: WorkerConfiguration
+    let comfy: ComfyClient
+    let api: ServerAPI
+    let notice: TerminationNotice
+
+    /// Generates and uploads, racing the termination deadline. At the deadline the answer is
+    /// `.interrupted`: the attempt is cancelled, and its HTTP calls abort within milliseconds.
+    func run(_ item: WorkItem) async -> AttemptResult {
+        await withTaskGroup(of: AttemptResult?.self) { group in
+            group.addTask { await attempt(item) }
+            group.addTask {
+                await notice.waitForDeadline()
+                return Task.isCancelled ? nil : .interrupted
+            }
+            defer { group.cancelAll() }
+            while let next = await group.next() {
+                if let result = next { return result }
+            }
+            return .interrupted
+        }
+    }
+
+    func attempt(_ item: WorkItem) async -> AttemptResult {
+        let images: [ComfyClient.Image]
+        do {
+            let promptID = try await comfy.submit(workflowJSON: item.workflowJSON, promptID: UUID().uuidString.lowercased())
+            images = try await comfy.waitForImages(promptID: promptID, limit: configuration.generationTimeout)
+        } catch let refused as ComfyClient.Refused {
+            return .refused(refused.description)
+        } catch is CancellationError {
+            return .interrupted
+        } catch {
+            return .failed("\(error)")
+        }
+        let bundle: Data
+        do {
+            // Each file named for its item, so a bundle never collides with another's.
+            let named = images.enumerated().map { index, image in
+                BundleWriter.Image(filename: "\(item.itemID)_\(String(format: "%04d", index + 1)).\(Self.fileExtension(image.data))", data: image.data)
+            }
+            bundle = try BundleWriter.make(item: BundleQueueRow(id: item.itemID, requestID: item.requestID, batchID: item.batchID), images: named)
+        } catch {
+            return .failed("could not build the result bundle: \(error)")
+        }
+        do {
+            switch try await api.upload(bundle, notice: notice) {
+            case .stored: return .stored
+            case .refused(let reason): return .refused(reason)
+            }
+        } catch {
+            return .interrupted
+        }
+    }
+
+    static func fileExtension(_ data: Data) -> String {
+        switch ImageMagic.contentType(of: data) {
+        case "image/jpeg": "jpg"
+        case "image/webp": "webp"
+        default: "png"
+        }
+    }
+}

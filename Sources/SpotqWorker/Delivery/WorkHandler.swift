@@ -1,0 +1,100 @@
+import AMQPClient
+import Logging
+import SpotqBroker
+
+/// The work loop's handler on the consumer shell: drives a ``WorkDeliveryMachine`` per
+/// delivery with the I/O it asks for (waiting for models, generating and uploading,
+/// publishing events) and returns its decision for the shell to carry out.
+struct WorkHandler: QueueHandler {
+    let configuration: WorkerConfiguration
+    let availability: AssetAvailability
+    let attempts: ImageAttempt
+    let events: EventPublisher
+    let notice: TerminationNotice
+    let idle: IdleTimer
+    /// This consume session's stop: fired to pause while models download.
+    let stop: ConsumeStop<WorkLoop.Stop>
+    let logger: Logger
+    /// The settlement of the delivery in hand, between `decide` and `settled` (one
+    /// delivery at a time).
+    private let inHand = Locked<(tag: UInt64, item: Int64?, settlement: Settlement)?>(nil)
+
+    init(
+        configuration: WorkerConfiguration, availability: AssetAvailability, attempts: ImageAttempt, events: EventPublisher,
+        notice: TerminationNotice, idle: IdleTimer, stop: ConsumeStop<WorkLoop.Stop>, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.availability = availability
+        self.attempts = attempts
+        self.events = events
+        self.notice = notice
+        self.idle = idle
+        self.stop = stop
+        self.logger = logger
+    }
+
+    func decide(_ deliveries: [AMQPDelivery]) async -> [DeliveryDecision] {
+        var decisions: [DeliveryDecision] = []
+        for delivery in deliveries { decisions.append(await decide(delivery)) }
+        return decisions
+    }
+
+    func decide(_ delivery: AMQPDelivery) async -> DeliveryDecision {
+        idle.begin()
+        defer { idle.end() }
+        var machine = WorkDeliveryMachine(failuresSoFar: DeliveryDecision.failures(in: delivery.properties), maxFailures: configuration.maxFailures)
+        var item: WorkItem? = nil
+        var action: WorkDeliveryMachine.Action
+        if notice.isSet {
+            action = machine.handle(.noticed)
+        } else {
+            let read = WorkItem.read(delivery.body)
+            item = try? read.get()
+            action = machine.handle(.opened(read.map(\.order)))
+        }
+        while true {
+            switch action {
+            case .waitForModels(let models):
+                let state = try? await unlessNoticed(notice) { await availability.wait(for: models, limit: configuration.assetWait) }
+                action = machine.handle(state.map { .models($0) } ?? .noticed)
+            case .attempt(let started):
+                guard let item else { return .requeue }
+                for event in started { await events.publish(event) }
+                let result = await attempts.run(item)
+                logger.debug("worker: item attempted", metadata: ["item": "\(item.itemID)", "result": "\(result)"])
+                action = machine.handle(.attempted(result))
+            case .settle(let settlement):
+                for event in settlement.eventsBefore { await events.publish(event) }
+                if case .deadLetter(let reason) = settlement.decision {
+                    logger.warning("worker: dead-lettered a work message", metadata: ["reason": "\(reason)"])
+                }
+                if case .pauseUntilModels(let models) = settlement.followUp {
+                    // Hold nothing while the models download.
+                    stop.fire(.waitForModels(models))
+                }
+                inHand.withLock { $0 = (delivery.deliveryTag, item?.itemID, settlement) }
+                return settlement.decision
+            case .none:
+                // The machine ignored an event it cannot take here; the delivery goes back.
+                logger.error("worker: the delivery rules stopped without a decision; handing the delivery back", metadata: ["state": "\(machine.state)"])
+                return .requeue
+            }
+        }
+    }
+
+    func settled(_ deliveries: [AMQPDelivery], _ decisions: [DeliveryDecision], on channel: AMQPChannel) async {
+        for delivery in deliveries {
+            let taken = inHand.withLock { inHand -> (item: Int64?, settlement: Settlement)? in
+                guard let current = inHand, current.tag == delivery.deliveryTag else { return nil }
+                inHand = nil
+                return (current.item, current.settlement)
+            }
+            guard let (item, settlement) = taken else { continue }
+            if settlement.followUp == .interruptComfy {
+                logger.info("worker: handed back the image in progress", metadata: ["item": "\(item.map(String.init) ?? "?")", "handed_back_after_ms": "\(notice.millisecondsSinceNotice())"])
+                await attempts.comfy.interrupt()
+            }
+            for event in settlement.eventsAfter { await events.publish(event) }
+        }
+    }
+}
