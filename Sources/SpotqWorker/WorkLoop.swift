@@ -250,8 +250,8 @@ struct WorkLoop: Sendable {
 
     func deadLetter(_ delivery: AMQPDelivery, reason: String, on channel: AMQPChannel) async throws {
         logger.warning("worker: dead-lettered a work message", metadata: ["reason": "\(reason)"])
-        try await channel.publish(DeadLetter.message(
-            for: delivery, queue: BrokerNames.batchQueue(configuration.batchID), exchange: BrokerNames.deadLetterExchange, reason: reason))
+        try await channel.publish(AMQPOutgoingMessage.deadLetter(
+            of: delivery, queue: BrokerNames.batchQueue(configuration.batchID), exchange: BrokerNames.deadLetterExchange, reason: reason))
         try await delivery.ack()
     }
 }
