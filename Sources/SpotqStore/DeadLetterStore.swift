@@ -10,43 +10,16 @@ public struct DeadLetterStore: Sendable {
         self.client = client
     }
 
-    /// One dead letter as stored.
-    public struct Entry: Sendable, Equatable, Codable {
-        public var id: Int64
-        public var reason: String
-        public var originExchange: String?
-        public var originRoutingKey: String?
-        public var originQueue: String?
-        public var deathCount: Int
-        public var deadLetteredAt: Date
-        public var recordedAt: Date
-        public var messageID: String?
-        public var contentType: String?
-        public var headersJSON: String
-        public var propertiesJSON: String
-        public var body: [UInt8]
-        public var replayCount: Int
-        public var replayedAt: Date?
-        public var purgedAt: Date?
-
-        enum CodingKeys: String, CodingKey {
-            case id, reason, originExchange = "origin_exchange", originRoutingKey = "origin_routing_key", originQueue = "origin_queue"
-            case deathCount = "death_count", deadLetteredAt = "dead_lettered_at", recordedAt = "recorded_at", messageID = "message_id"
-            case contentType = "content_type", headersJSON = "headers", propertiesJSON = "properties", body, replayCount = "replay_count"
-            case replayedAt = "replayed_at", purgedAt = "purged_at"
-        }
-    }
-
     /// Stores a dead letter. A work message's item that is not finished yet becomes failed
     /// with the dead letter's reason in the same transaction (``ItemEvent/deadLettered``):
     /// the broker's delivery limit dead-letters work without any pod event saying so.
     @discardableResult
-    public func record(_ entry: DeadLetterContent) async throws -> Int64 {
+    public func record(_ letter: DeadLetter) async throws -> Int64 {
         try await client.withTransaction { connection in
-            let id = try await Self.insert(entry, on: connection)
-            if let work = entry.workItem {
+            let id = try await Self.insert(letter, on: connection)
+            if let work = letter.workItem {
                 try await connection.query("""
-                    UPDATE image_generation_queue SET status = \(ItemStatus.target(of: .deadLettered)), last_error = \(entry.reason.isEmpty ? "dead-lettered" : entry.reason)
+                    UPDATE image_generation_queue SET status = \(ItemStatus.target(of: .deadLettered)), last_error = \(letter.reason.isEmpty ? "dead-lettered" : letter.reason)
                     WHERE id = \(work.itemID) AND batch_id = \(work.batchID) AND status = ANY(\(ItemStatus.sources(of: .deadLettered).sql))
                     """)
             }
@@ -54,13 +27,13 @@ public struct DeadLetterStore: Sendable {
         }
     }
 
-    static func insert(_ entry: DeadLetterContent, on connection: PostgresConnection) async throws -> Int64 {
+    static func insert(_ letter: DeadLetter, on connection: PostgresConnection) async throws -> Int64 {
         let rows = try await connection.query("""
             INSERT INTO dead_letters (reason, origin_exchange, origin_routing_key, origin_queue, death_count, dead_lettered_at, message_id,
                                       content_type, headers, properties, body)
-            VALUES (\(entry.reason.isEmpty ? "no reason recorded" : entry.reason), \(entry.originExchange), \(entry.originRoutingKey), \(entry.originQueue),
-                    \(entry.deathCount), \(entry.deadLetteredAt), \(entry.messageID), \(entry.contentType), \(PostgresRawJSON(entry.headersJSON))::jsonb,
-                    \(PostgresRawJSON(entry.propertiesJSON))::jsonb, \(PostgresBytes(entry.body)))
+            VALUES (\(letter.reason.isEmpty ? "no reason recorded" : letter.reason), \(letter.originExchange), \(letter.originRoutingKey), \(letter.originQueue),
+                    \(letter.deathCount), \(letter.deadLetteredAt), \(letter.messageID), \(letter.contentType), \(PostgresRawJSON(letter.headersJSON))::jsonb,
+                    \(PostgresRawJSON(letter.propertiesJSON))::jsonb, \(PostgresBytes(letter.body)))
             RETURNING id
             """)
         return try rows[0].decode(Int64.self, at: 0)
@@ -71,36 +44,41 @@ public struct DeadLetterStore: Sendable {
         headers::text, properties::text, body, replay_count, replayed_at, purged_at
         """
 
-    static func entry(_ row: PostgresRow) throws -> Entry {
-        Entry(
-            id: try row.decode(Int64.self, at: 0), reason: try row.decode(String.self, at: 1), originExchange: try row.decode(String?.self, at: 2),
-            originRoutingKey: try row.decode(String?.self, at: 3), originQueue: try row.decode(String?.self, at: 4), deathCount: Int(try row.decode(Int32.self, at: 5)),
-            deadLetteredAt: try row.decode(Date.self, at: 6), recordedAt: try row.decode(Date.self, at: 7), messageID: try row.decode(String?.self, at: 8),
-            contentType: try row.decode(String?.self, at: 9), headersJSON: try row.decode(String.self, at: 10), propertiesJSON: try row.decode(String.self, at: 11),
-            body: try row.decode(PostgresBytes.self, at: 12).bytes, replayCount: Int(try row.decode(Int32.self, at: 13)),
+    static func recorded(_ row: PostgresRow) throws -> RecordedDeadLetter {
+        RecordedDeadLetter(
+            id: try row.decode(Int64.self, at: 0),
+            deadLetter: DeadLetter(
+                reason: try row.decode(String.self, at: 1), originExchange: try row.decode(String?.self, at: 2),
+                originRoutingKey: try row.decode(String?.self, at: 3), originQueue: try row.decode(String?.self, at: 4),
+                deathCount: Int(try row.decode(Int32.self, at: 5)), deadLetteredAt: try row.decode(Date.self, at: 6),
+                messageID: try row.decode(String?.self, at: 8), contentType: try row.decode(String?.self, at: 9),
+                headersJSON: try row.decode(String.self, at: 10), propertiesJSON: try row.decode(String.self, at: 11),
+                body: try row.decode(PostgresBytes.self, at: 12).bytes),
+            recordedAt: try row.decode(Date.self, at: 7), replayCount: Int(try row.decode(Int32.self, at: 13)),
             replayedAt: try row.decode(Date?.self, at: 14), purgedAt: try row.decode(Date?.self, at: 15))
     }
 
-    /// Entries not purged (or all), oldest first; `reason` matches as a substring.
-    public func list(reason: String? = nil, includePurged: Bool = false) async throws -> [Entry] {
+    /// Dead letters not purged (or all), oldest first; `reason` matches as a substring.
+    public func list(reason: String? = nil, includePurged: Bool = false) async throws -> [RecordedDeadLetter] {
         let rows = try await client.query(PostgresQuery(sql: """
             SELECT \(Self.columns) FROM dead_letters
             WHERE ($1 OR purged_at IS NULL) AND ($2::text IS NULL OR strpos(reason, $2::text) > 0)
             ORDER BY id
             """, parameters: [includePurged, reason]))
-        return try rows.map(Self.entry)
+        return try rows.map(Self.recorded)
     }
 
-    public func entry(_ id: Int64) async throws -> Entry? {
-        try await client.query(PostgresQuery(sql: "SELECT \(Self.columns) FROM dead_letters WHERE id = $1", parameters: [id])).first.map(Self.entry)
+    /// The dead letter recorded under `id`, purged or not; nil when there is none.
+    public func entry(_ id: Int64) async throws -> RecordedDeadLetter? {
+        try await client.query(PostgresQuery(sql: "SELECT \(Self.columns) FROM dead_letters WHERE id = $1", parameters: [id])).first.map(Self.recorded)
     }
 
     /// Records a replay. A work item that was replayed is queued again (and its batch with
     /// it), so the fleet sees it as demand.
-    public func replayed(_ entry: Entry) async throws {
+    public func replayed(_ recorded: RecordedDeadLetter) async throws {
         try await client.withTransaction { connection in
-            try await connection.query("UPDATE dead_letters SET replay_count = replay_count + 1, replayed_at = now() WHERE id = \(entry.id)")
-            guard let work = WorkItemReference(routingKey: entry.originRoutingKey, body: entry.body) else { return }
+            try await connection.query("UPDATE dead_letters SET replay_count = replay_count + 1, replayed_at = now() WHERE id = \(recorded.id)")
+            guard let work = recorded.deadLetter.workItem else { return }
             try await connection.query("""
                 UPDATE image_generation_queue SET status = \(ItemStatus.target(of: .replayed)), last_error = NULL
                 WHERE id = \(work.itemID) AND batch_id = \(work.batchID) AND status = ANY(\(ItemStatus.sources(of: .replayed).sql))

@@ -97,7 +97,7 @@ struct DeadLetterTests {
             // The worker dead-letters it (ComfyUI refused it); the item and batch end failed.
             try await fixture.connection.withChannel { channel in
                 for try await delivery in try await channel.consume(queue: BrokerNames.batchQueue(batch)) {
-                    try await channel.publish(DeadLetter.message(for: delivery, queue: BrokerNames.batchQueue(batch), exchange: BrokerNames.deadLetterExchange, reason: "ComfyUI refused the workflow"))
+                    try await channel.publish(AMQPOutgoingMessage.deadLetter(of: delivery, queue: BrokerNames.batchQueue(batch), exchange: BrokerNames.deadLetterExchange, reason: "ComfyUI refused the workflow"))
                     try await delivery.ack()
                     break
                 }

@@ -78,14 +78,14 @@ struct LifecycleStoreTests {
             let store = DeadLetterStore(client: fixture.postgres)
             let body = Array(#"{"version": 1, "batch_id": \#(batch), "item_id": \#(items[1])}"#.utf8)
             // The broker's delivery limit: a dead letter with no pod event behind it.
-            let id = try await store.record(DeadLetterContent(
+            let id = try await store.record(DeadLetter(
                 reason: "delivery limit 5 reached", originExchange: BrokerNames.workExchange, originRoutingKey: BrokerNames.batchQueue(batch),
                 originQueue: BrokerNames.batchQueue(batch), deathCount: 5, deadLetteredAt: Date(), messageID: "item-\(items[1])", contentType: "application/json",
                 headersJSON: "{}", body: body))
             #expect(try await status(fixture, "SELECT status || '/' || last_error FROM image_generation_queue WHERE id = \(items[1])") == "failed/delivery limit 5 reached")
             #expect(try await status(fixture, "SELECT status FROM image_generation_queue WHERE id = \(items[0])") == "queued")
             // A dead letter naming another batch's queue changes nothing.
-            _ = try await store.record(DeadLetterContent(
+            _ = try await store.record(DeadLetter(
                 reason: "forged", originExchange: BrokerNames.workExchange, originRoutingKey: BrokerNames.batchQueue(batch + 1),
                 originQueue: nil, deathCount: 1, deadLetteredAt: Date(), messageID: nil, contentType: nil, headersJSON: "{}",
                 body: Array(#"{"batch_id": \#(batch), "item_id": \#(items[2])}"#.utf8)))

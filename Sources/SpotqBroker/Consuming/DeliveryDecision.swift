@@ -8,7 +8,7 @@ public enum DeliveryDecision: Sendable, Hashable {
     /// Back to the queue at once (`basic.nack`, requeue), e.g. work handed back by a pod.
     case requeue
     /// The message can never be handled: a copy (body, properties, plus the reason and origin
-    /// headers ``DeadLetter`` adds) is published to the dead-letter exchange with a publisher
+    /// headers `AMQPOutgoingMessage.deadLetter(of:…)` adds) is published to the dead-letter exchange with a publisher
     /// confirm, then the original is acked.
     case deadLetter(reason: String)
     /// This attempt failed, another may not: a copy carrying `x-spotq-failures = failures`

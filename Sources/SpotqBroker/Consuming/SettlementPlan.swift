@@ -31,7 +31,7 @@ public struct SettlementPlan: Sendable, Hashable {
             case .requeue:
                 actions.append(.requeue)
             case .deadLetter(let reason):
-                publishes.append(DeadLetter.message(for: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now))
+                publishes.append(AMQPOutgoingMessage.deadLetter(of: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now))
                 actions.append(.ack)
             case .retry(let failures):
                 publishes.append(Self.retryCopy(of: message, failures: failures))

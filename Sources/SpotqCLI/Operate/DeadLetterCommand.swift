@@ -102,11 +102,11 @@ struct DeadLetterCommand: AsyncParsableCommand {
         func run() async throws {
             let (replayed, failures) = try await DeadLetterCommand.withClients(connection, broker: true) { postgres, amqp in
                 let store = DeadLetterStore(client: postgres)
-                let entries: [DeadLetterStore.Entry]
+                let entries: [RecordedDeadLetter]
                 if all {
                     entries = try await store.list(reason: reason)
                 } else {
-                    var found: [DeadLetterStore.Entry] = []
+                    var found: [RecordedDeadLetter] = []
                     for id in ids {
                         guard let entry = try await store.entry(id) else { throw ValidationError("no dead letter \(id)") }
                         found.append(entry)

@@ -67,21 +67,8 @@ public struct OpsRoutes: Sendable {
         var imagesDone: Int
         var batches: [FleetStatusStore.BatchRow]
         var pods: [FleetStatusStore.PodRow]
-        var deadLetters: [DeadLetterView]
+        var deadLetters: [RecordedDeadLetter.Summary]
         var queueHistory: [Sample]
-
-        struct DeadLetterView: Encodable, Sendable {
-            var id: Int64
-            var reason: String
-            var originQueue: String?
-            var deadLetteredAt: Date
-            var replayCount: Int
-            var body: String
-
-            enum CodingKeys: String, CodingKey {
-                case id, reason, originQueue = "origin_queue", deadLetteredAt = "dead_lettered_at", replayCount = "replay_count", body
-            }
-        }
 
         struct Sample: Encodable, Sendable {
             var at: Date
@@ -98,11 +85,7 @@ public struct OpsRoutes: Sendable {
     func overview() async throws -> Overview {
         let status = FleetStatusStore(client: postgres)
         let cost = try await CostStore(client: postgres).report()
-        let letters = try await DeadLetterStore(client: postgres).list().suffix(50).reversed().map {
-            Overview.DeadLetterView(
-                id: $0.id, reason: $0.reason, originQueue: $0.originQueue, deadLetteredAt: $0.deadLetteredAt, replayCount: $0.replayCount,
-                body: String(String(decoding: $0.body.prefix(300), as: UTF8.self)))
-        }
+        let letters = try await DeadLetterStore(client: postgres).list().suffix(50).reversed().map(\.summary)
         let history = try await DemandStore(client: postgres).samples(since: Date().addingTimeInterval(-3_600)).map {
             Overview.Sample(at: $0.takenAt, ready: $0.ready, unacknowledged: $0.unacknowledged)
         }

@@ -55,7 +55,7 @@ struct DeadLetterHandler: QueueHandler {
     func decide(_ deliveries: [AMQPDelivery]) async -> [DeliveryDecision] {
         var decisions: [DeliveryDecision] = []
         for delivery in deliveries {
-            let record = DeadLetterRecord.from(body: delivery.body, properties: delivery.properties)
+            let record = DeadLetter(delivery: delivery)
             do {
                 let id = try await store.record(record)
                 logger.info("dead letters: recorded", metadata: ["id": "\(id)", "reason": "\(record.reason.prefix(200))", "origin": "\(record.originQueue ?? "?")"])

@@ -17,20 +17,19 @@ public struct DeadLetterReplayer: Sendable {
         public init(description: String) { self.description = description }
     }
 
-    /// Replays one entry; throws ``Failure`` saying why not.
-    public func replay(_ entry: DeadLetterStore.Entry) async throws {
-        guard let exchange = entry.originExchange, let routingKey = entry.originRoutingKey else {
-            throw Failure(description: "dead letter \(entry.id) has no recorded origin; it cannot be sent back")
+    /// Replays one recorded dead letter; throws ``Failure`` saying why not.
+    public func replay(_ recorded: RecordedDeadLetter) async throws {
+        guard let exchange = recorded.originExchange, let routingKey = recorded.originRoutingKey else {
+            throw Failure(description: "dead letter \(recorded.id) has no recorded origin; it cannot be sent back")
         }
-        let message = DeadLetterRecord.replay(
-            id: entry.id, body: entry.body, propertiesJSON: entry.propertiesJSON, headersJSON: entry.headersJSON, exchange: exchange, routingKey: routingKey)
+        let message = AMQPOutgoingMessage.replay(of: recorded.deadLetter, id: recorded.id, exchange: exchange, routingKey: routingKey)
         let channel = try await amqp.connection().openChannel()
         defer { Task { try? await channel.close() } }
         do {
             try await channel.publish(message)
         } catch {
-            throw Failure(description: "dead letter \(entry.id) could not be replayed to exchange '\(exchange)' with routing key '\(routingKey)': \(error)")
+            throw Failure(description: "dead letter \(recorded.id) could not be replayed to exchange '\(exchange)' with routing key '\(routingKey)': \(error)")
         }
-        try await store.replayed(entry)
+        try await store.replayed(recorded)
     }
 }

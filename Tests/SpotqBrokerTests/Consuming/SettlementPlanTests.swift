@@ -27,7 +27,7 @@ struct SettlementPlanTests {
         let plan = plan([.deadLetter(reason: "bad fields")])
         #expect(plan.actions == [.ack])
         let copy = try #require(plan.publishes.first)
-        #expect(copy == DeadLetter.message(for: message, queue: "spotq.batch.7", exchange: "spotq.dlx", reason: "bad fields", now: now))
+        #expect(copy == AMQPOutgoingMessage.deadLetter(of: message, queue: "spotq.batch.7", exchange: "spotq.dlx", reason: "bad fields", now: now))
         #expect(copy.exchange == "spotq.dlx")
         #expect(copy.routingKey == "batch.7")
         #expect(copy.body == message.body)

@@ -1,8 +1,9 @@
 import Foundation
 
 /// What spotq keeps of a dead letter: why, where it came from, and the message itself.
-/// Read from a delivery's headers by SpotqBroker, stored by SpotqStore.
-public struct DeadLetterContent: Sendable, Equatable {
+/// Read from a delivery's headers by SpotqBroker (`DeadLetter(delivery:)`), stored by SpotqStore
+/// (`RecordedDeadLetter`).
+public struct DeadLetter: Sendable, Equatable {
     public var reason: String
     public var originExchange: String?
     public var originRoutingKey: String?
@@ -35,28 +36,8 @@ public struct DeadLetterContent: Sendable, Equatable {
     }
 }
 
-extension DeadLetterContent {
+extension DeadLetter {
     /// The image request a dead-lettered work message was for: its origin routing key names
     /// the batch queue (`spotq.batch.<id>`) and its body the item; nil for any other message.
     public var workItem: WorkItemReference? { WorkItemReference(routingKey: originRoutingKey, body: body) }
-}
-
-/// Which item of which batch a work message is for, read from where it was routed and its
-/// body (both must agree on the batch).
-public struct WorkItemReference: Sendable, Equatable {
-    public var batchID: Int64
-    public var itemID: Int64
-
-    public init?(routingKey: String?, body: [UInt8]) {
-        let prefix = BrokerNames.batchQueuePrefix
-        guard let routingKey, routingKey.hasPrefix(prefix), let batch = Int64(routingKey.dropFirst(prefix.count)) else { return nil }
-        struct Body: Decodable {
-            var batchID: Int64?
-            var itemID: Int64
-            enum CodingKeys: String, CodingKey { case batchID = "batch_id", itemID = "item_id" }
-        }
-        guard let decoded = try? JSONDecoder().decode(Body.self, from: Data(body)), decoded.batchID == nil || decoded.batchID == batch else { return nil }
-        self.batchID = batch
-        self.itemID = decoded.itemID
-    }
 }
