@@ -60,7 +60,7 @@ struct ServerCommand: AsyncParsableCommand {
                 services.append(EnqueueConsumer(configuration: enqueueConfiguration, amqp: amqp, store: store, logger: logger))
             }
             if components.contains(.http) {
-                let probe = needsBroker ? SpotqMetrics.QueueProbe { await QueueProbe.depths(amqp: amqp, postgres: postgres) } : nil
+                let probe = needsBroker ? SpotqMetrics.QueueProbe.broker(amqp: amqp, postgres: postgres) : nil
                 let replayer = DeadLetterReplayer(amqp: amqp, store: DeadLetterStore(client: postgres))
                 let replay = needsBroker ? OpsRoutes.Replay { id in
                     guard let entry = try await replayer.store.entry(id) else { throw DeadLetterReplayer.Failure(description: "no dead letter \(id)") }
@@ -148,8 +148,13 @@ enum ServerStartup {
     }
 }
 
-/// Queue depths for `/metrics`: spotq's standard queues and the unfinished batches' queues.
-enum QueueProbe {
+extension SpotqMetrics.QueueProbe {
+    /// Reads, at each scrape, the depths of spotq's standard queues and of the unfinished
+    /// batches' queues from the broker.
+    static func broker(amqp: AMQPClient, postgres: PostgresClient) -> Self {
+        Self { await depths(amqp: amqp, postgres: postgres) }
+    }
+
     static func depths(amqp: AMQPClient, postgres: PostgresClient) async -> [SpotqMetrics.QueueDepth] {
         let remaining = (try? await DemandStore(client: postgres).remaining()) ?? []
         let names = QueueInspector.spotqQueues(batches: remaining.map(\.batchID))

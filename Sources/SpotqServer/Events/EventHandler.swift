@@ -6,12 +6,12 @@ import SpotqCore
 import SpotqStore
 
 /// The event recorder's handler on the consumer shell: one event at a time into `pod_events`.
-struct EventHandler: QueueHandler {
+public struct EventHandler: QueueHandler {
     let store: EventStore
     let readiness: PostgresReadiness
     let logger: Logger
 
-    func decide(_ deliveries: [AMQPDelivery]) async -> [DeliveryDecision] {
+    public func decide(_ deliveries: [AMQPDelivery]) async -> [DeliveryDecision] {
         var decisions: [DeliveryDecision] = []
         for delivery in deliveries { decisions.append(await decide(delivery)) }
         return decisions
@@ -36,7 +36,7 @@ struct EventHandler: QueueHandler {
         return decision
     }
 
-    func ready() async throws {
+    public func ready() async throws {
         try await readiness.wait()
     }
 }
