@@ -11,6 +11,16 @@ let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+/// What the services' test targets and their support library build on.
+let serviceTestDependencies: [Target.Dependency] = [
+    "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqBundle", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner",
+    "SpotqSynthetic", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
+    .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+    .product(name: "Hummingbird", package: "hummingbird"),
+    .product(name: "HummingbirdTesting", package: "hummingbird"),
+    .product(name: "Crypto", package: "swift-crypto"),
+]
+
 let package = Package(
     name: "spotq",
     platforms: [.macOS(.v14)],
@@ -230,17 +240,22 @@ let package = Package(
             dependencies: ["SpotqStore", "SpotqSynthetic", "PostgresTestSupport"],
             swiftSettings: swiftSettings
         ),
-        .testTarget(
-            name: "SpotqServerTests",
-            dependencies: [
-                "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqBundle", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner", "SpotqSynthetic", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
+        // The services' integration tests, one target per area, sharing ServerTestSupport (the
+        // fixtures: a migrated database with assets, a fleet of real processes, ingest, README blocks).
+        .target(
+            name: "ServerTestSupport",
+            dependencies: serviceTestDependencies,
+            path: "Tests/ServerTestSupport",
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "SpotqEnqueueTests", dependencies: serviceTestDependencies + ["ServerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "SpotqEventTests", dependencies: serviceTestDependencies + ["ServerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "SpotqIngestTests", dependencies: serviceTestDependencies + ["ServerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "SpotqWorkerTests", dependencies: serviceTestDependencies + ["ServerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "SpotqProvisionerTests", dependencies: serviceTestDependencies + ["ServerTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "SpotqOperatorTests", dependencies: serviceTestDependencies + ["ServerTestSupport"], swiftSettings: swiftSettings),
+        // Faults and bad input on real processes; `make chaos` runs this target alone.
+        .testTarget(name: "SpotqChaosTests", dependencies: serviceTestDependencies + ["ServerTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "SpotqBrokerTests",
             dependencies: [

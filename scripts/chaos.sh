@@ -3,7 +3,7 @@
 #
 #   scripts/chaos.sh [short|full]
 #
-# Runs the tests whose type names end in ChaosTests (Tests/SpotqServerTests/Chaos) with
+# Runs the SpotqChaosTests target (Tests/SpotqChaosTests: suites named *ChaosTests) with
 # SPOTQ_CHAOS=<mode>: `short` (inside `make test`: 30 images a scenario, an 8 s outage) or
 # `full` (`make chaos`: 150 images, a 60 s outage, the README's figures). Each scenario
 # appends its count to .spotq/chaos-report.jsonl; the table goes to stdout and to
