@@ -90,7 +90,7 @@ struct AMQPConnectionTests {
         let configuration = AMQPConfiguration(url: "amqp://guest:guest@127.0.0.1:\(broker.port)/%2F", rpcTimeout: .seconds(20))
         let connection = try await AMQPConnection.connect(configuration: configuration, logger: AMQPTest.logger)
         let call = Task { try await connection.openChannel() }
-        try await Task.sleep(for: .milliseconds(100))
+        try await eventually("channel.open reached the broker", timeout: .seconds(10)) { broker.receivedMethods.contains([0, 20, 0, 10]) }
         let started = ContinuousClock.now
         call.cancel()
         let result = try await withTimeout(.seconds(10), "the cancelled call returns") { await call.result }
@@ -113,7 +113,7 @@ struct AMQPConnectionTests {
         let publish = Task {
             try await channel.publishBatch([AMQPOutgoingMessage(exchange: "", routingKey: "q", body: "x".bytes)])
         }
-        try await Task.sleep(for: .milliseconds(200))
+        try await eventually("basic.publish reached the broker", timeout: .seconds(10)) { broker.receivedMethods.contains([0, 60, 0, 40]) }
         broker.stop()
         let result = try await withTimeout(.seconds(5), "the publish fails") { await publish.result }
         let error = try #require(throws: AMQPError.self) { try result.get() }

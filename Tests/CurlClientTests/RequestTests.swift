@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SpotqTestSupport
 import Testing
 
 @Suite("HTTPClient requests")
@@ -177,10 +178,7 @@ struct RequestTests {
                 try await client.send(HTTPRequest(url: server.url("/slow?delayMs=5000")))
             }
             // Wait until the server has the request, then cancel.
-            let deadline = ContinuousClock.now + .seconds(5)
-            while await server.log.entries(forPath: "/slow").isEmpty, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(10))
-            }
+            try await eventually("the server has the request", timeout: .seconds(5)) { await !server.log.entries(forPath: "/slow").isEmpty }
             let cancelledAt = ContinuousClock.now
             task.cancel()
             await #expect(throws: CancellationError.self) { _ = try await task.value }

@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SpotqTestSupport
 import Testing
 
 /// TLS against a real `openssl s_server` with a throwaway self-signed certificate for
@@ -75,13 +76,12 @@ struct TLSTests {
             $0.insecureSkipTLSVerify = true
             $0.connectTimeout = .milliseconds(500)
         }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while true {
+        try await eventually("the TLS server accepting connections", timeout: .seconds(30)) {
             do {
                 _ = try await probe.send(HTTPRequest(url: url, timeout: .seconds(1)))
-                return
-            } catch let error as HTTPClientError where (error.code == .connectionFailed || error.code == .timeout) && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
+                return true
+            } catch let error as HTTPClientError where error.code == .connectionFailed || error.code == .timeout {
+                return false
             }
         }
     }

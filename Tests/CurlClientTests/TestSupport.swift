@@ -1,5 +1,6 @@
 import CurlClient
 import Foundation
+import SpotqTestSupport
 import Logging
 
 #if canImport(Glibc)
@@ -55,18 +56,9 @@ func unusedLoopbackPort() throws -> Int {
 func first<T: Sendable>(
     of stream: AsyncStream<T>, within limit: Duration, where matches: @escaping @Sendable (T) -> Bool
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { await stream.first(where: matches) }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let value = try await group.next() ?? nil else {
-            throw TestFailure("no matching event within \(limit)")
-        }
-        return value
-    }
+    let value = try await withTimeout(limit, "a matching event") { await stream.first(where: matches) }
+    guard let value else { throw TestFailure("the stream ended without a matching event") }
+    return value
 }
 
 struct TestFailure: Error, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresClient
 import PostgresTestSupport
+import SpotqTestSupport
 import Testing
 
 @Suite("PostgreSQL statements and rows")
@@ -137,7 +138,11 @@ struct PostgresQueryTests {
         try await TemporaryDatabase.with { configuration in
             let connection = try await PostgresConnection.connect(configuration: configuration, logger: testLogger)
             let sleeper = Task { try await connection.query("SELECT pg_sleep(30)") }
-            try await Task.sleep(for: .milliseconds(200))
+            let watcher = try await PostgresConnection.connect(configuration: configuration, logger: testLogger)
+            try await eventually("the statement running on the server") {
+                try await watcher.query("SELECT count(*)::bigint FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'")[0].decode(Int64.self, at: 0) == 1
+            }
+            await watcher.close()
             sleeper.cancel()
             await #expect(throws: CancellationError.self) { try await sleeper.value }
             #expect(try await connection.query("SELECT 3").first?.decode(Int.self, at: 0) == 3)

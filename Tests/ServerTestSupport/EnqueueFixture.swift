@@ -153,16 +153,6 @@ struct EnqueueFixture: Sendable {
         try await postgres.query("SELECT request_id FROM image_generation_queue ORDER BY request_id").map { try $0.decode(String.self, at: 0) }
     }
 
-    /// Polls until `condition` holds; tests wait on state, never on a bare sleep.
-    func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: @escaping @Sendable () async throws -> Bool) async throws {
-        try await withTimeout(timeout, what) {
-            while true {
-                if (try? await condition()) == true { return }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-        }
-    }
-
     /// Messages ready in `queue` (not counting unacknowledged ones).
     func ready(_ queue: String) async throws -> Int {
         try await connection.withChannel { try await $0.declareQueuePassive(queue).messageCount }

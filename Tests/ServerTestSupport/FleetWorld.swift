@@ -69,11 +69,8 @@ struct FleetWorld: Sendable {
     /// A count; a statement that meets a connection lost to a PostgreSQL restart is tried
     /// again (the first statement after a restart fails, the next reconnects).
     func count(_ sql: String) async throws -> Int {
-        for _ in 0..<20 {
-            if let value = try? await fixture.postgres.count(sql) { return value }
-            try await Task.sleep(for: .milliseconds(500))
-        }
-        return try await fixture.postgres.count(sql)
+        let postgres = fixture.postgres
+        return try await eventually("an answer to \(sql.prefix(60))", timeout: .seconds(10)) { try await postgres.count(sql) }
     }
 
     var logs: String { processes.logs }
@@ -113,7 +110,7 @@ struct FleetWorld: Sendable {
             "--work-dir", root.appendingPathComponent("devcloud").path, "--mbps", "\(options.mbps)", "--seconds-per-image", "\(options.secondsPerImage)",
             "--start-seconds", "0.5"] + workerEnvironment.sorted { $0.key < $1.key }.flatMap { ["--worker-env", "\($0.key)=\($0.value)"] }
             + assetArguments + options.devcloudArguments, environment: base)
-        try await fixture.eventually("devcloud listening", timeout: .seconds(30)) {
+        try await eventually("devcloud listening", timeout: .seconds(30)) {
             (try? Shell.capture("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(apiPort)/healthz"]))?.exitCode == 0
         }
         _ = try await AssetStore(client: fixture.postgres).importAssets((models + options.extraAssets).map { name, kind, size in
@@ -157,30 +154,25 @@ struct FleetWorld: Sendable {
 
     /// Waits until every item is settled; `inject` runs once when `at` images are done.
     func untilSettled(_ images: Int, timeout: Duration, inject: [(at: Int, path: String)] = []) async throws {
-        let deadline = ContinuousClock.now + timeout
-        var pending = inject
-        while try await count("SELECT count(*) FROM image_generation_queue WHERE status IN ('done', 'failed', 'dead')") < images {
+        let pending = Injections(inject)
+        try await eventually("all \(images) images settled", timeout: timeout) {
+            // A dead process ends the wait at once; checkAlive below says which.
+            guard processes.allAlive else { return true }
             let done = try await count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'")
             // An injection that found no pod to hit (all between lives) is tried again next look.
-            if let next = pending.first, done >= next.at, (try? devcloudPost(next.path)) == true {
-                pending.removeFirst()
-            }
-            try processes.checkAlive()
-            guard ContinuousClock.now < deadline else {
-                throw TestEnvironmentError(description: "not all \(images) images settled within \(timeout)")
-            }
-            try await Task.sleep(for: .milliseconds(250))
+            if let next = pending.next(atDone: done), (try? devcloudPost(next.path)) == true { pending.struck(next) }
+            return try await count("SELECT count(*) FROM image_generation_queue WHERE status IN ('done', 'failed')") >= images
         }
+        try processes.checkAlive()
     }
 
     /// Waits until `done` images are stored (the moment to strike).
     func untilDone(atLeast done: Int, timeout: Duration = .seconds(120)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") < done {
-            try processes.checkAlive()
-            guard ContinuousClock.now < deadline else { throw TestEnvironmentError(description: "fewer than \(done) images done within \(timeout)") }
-            try await Task.sleep(for: .milliseconds(100))
+        try await eventually("\(done) images done", timeout: timeout) {
+            guard processes.allAlive else { return true }
+            return try await count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") >= done
         }
+        try processes.checkAlive()
     }
 
     /// POSTs to a devcloud admin route; true on a 2xx.
@@ -243,6 +235,9 @@ final class FleetProcesses: @unchecked Sendable {
         }
     }
 
+    /// Every process that should be running is.
+    var allAlive: Bool { running.allSatisfy { !$0.1.hasExited } }
+
     /// Throws when a process that should be running has stopped.
     func checkAlive() throws {
         for (name, process) in running where process.hasExited {
@@ -261,5 +256,24 @@ final class FleetProcesses: @unchecked Sendable {
                 return "--- \(name):\n\(text.split(separator: "\n").suffix(25).joined(separator: "\n"))"
             }.joined(separator: "\n")
         }
+    }
+}
+
+/// Faults to strike once so many images are done, each struck once (tried again while it
+/// finds no pod to hit).
+final class Injections: @unchecked Sendable {
+    // Every access holds `lock`.
+    private let lock = NSLock()
+    private var pending: [(at: Int, path: String)]
+
+    init(_ pending: [(at: Int, path: String)]) { self.pending = pending }
+
+    /// The next fault due with `done` images stored, if any.
+    func next(atDone done: Int) -> (at: Int, path: String)? {
+        lock.withLock { pending.first.flatMap { done >= $0.at ? $0 : nil } }
+    }
+
+    func struck(_ injection: (at: Int, path: String)) {
+        lock.withLock { if pending.first?.path == injection.path, pending.first?.at == injection.at { pending.removeFirst() } }
     }
 }

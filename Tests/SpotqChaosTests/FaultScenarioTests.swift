@@ -50,10 +50,10 @@ struct FaultScenario {
             #expect(try await world.count("SELECT count(*) FROM image_generation_files") == total - expectedDead)
             try await checks(world, outcome)
             // Nothing left costing money.
-            try await world.fixture.eventually("every pod terminated", timeout: .seconds(60)) {
+            try await eventually("every pod terminated", timeout: .seconds(60)) {
                 try await world.count("SELECT count(*) FROM pods WHERE state <> 'terminated'") == 0
             }
-            try await world.fixture.eventually("devcloud holds no pod", timeout: .seconds(20)) { try world.devcloudSummary()["pods"] == 0 }
+            try await eventually("devcloud holds no pod", timeout: .seconds(20)) { try world.devcloudSummary()["pods"] == 0 }
             await holder.set(outcome)
         }
         guard let outcome = await holder.outcome else { throw TestEnvironmentError(description: "\(name): no outcome") }
@@ -110,7 +110,7 @@ struct WorkerFaultChaosTests {
 
     @Test func workerKilledMidImage_itsImageIsDoneOnceElsewhere() async throws {
         try await FaultScenario(name: "worker SIGKILL mid-image", options: Self.options(images: Self.images), strikeAt: Self.images / 4).run { world in
-            try await world.fixture.eventually("crash a worker mid-image", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=image") }
+            try await eventually("crash a worker mid-image", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=image") }
         } checks: { world, _ in
             let crashes = try world.devcloudSummary()["worker_crashes"]
             #expect(crashes == 1)
@@ -121,7 +121,7 @@ struct WorkerFaultChaosTests {
         var options = Self.options(images: Self.images)
         options.uploadCutAfter = Self.images / 4
         try await FaultScenario(name: "worker SIGKILL mid-upload", options: options, strikeAt: 0).run { world in
-            try await world.fixture.eventually("cut an upload", timeout: .seconds(120)) { world.processes.process("relay")?.output.contains("cut pid=") == true }
+            try await eventually("cut an upload", timeout: .seconds(120)) { world.processes.process("relay")?.output.contains("cut pid=") == true }
         } checks: { world, _ in
             let relay = world.processes.process("relay")?.output ?? ""
             #expect(!relay.contains("cut-failed"), "\(relay)")
@@ -132,13 +132,13 @@ struct WorkerFaultChaosTests {
         var options = Self.options(images: Self.images)
         options.mbps = 40  // the 20 MB checkpoint takes 4 s
         try await FaultScenario(name: "worker SIGKILL mid-download", options: options, strikeAt: 0).run { world in
-            try await world.fixture.eventually("crash a worker mid-download", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=download") }
+            try await eventually("crash a worker mid-download", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=download") }
         }
     }
 
     @Test func podReclaimedWithSIGTERM_handsBackItsWork() async throws {
         try await FaultScenario(name: "pod reclaim (SIGTERM, SIGKILL after 1.5 s)", options: Self.options(images: Self.images), strikeAt: Self.images / 3).run { world in
-            try await world.fixture.eventually("reclaim a pod", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/reclaim-one") }
+            try await eventually("reclaim a pod", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/reclaim-one") }
         } checks: { world, _ in
             let reclaims = try world.devcloudSummary()["reclaims"]
             let interruptions = try await world.count("SELECT coalesce(sum(interruptions), 0)::bigint FROM pods")
@@ -152,7 +152,7 @@ struct WorkerFaultChaosTests {
         options.devcloudArguments += ["--break-gpu", "1"]
         options.provisionerEnvironment["SPOTQ_MAX_PODS"] = "1"  // the broken pod is all there is at first
         try await FaultScenario(name: "GPU failure at start", options: options, strikeAt: 0).run { world in
-            try await world.fixture.eventually("see the broken GPU noticed", timeout: .seconds(60)) {
+            try await eventually("see the broken GPU noticed", timeout: .seconds(60)) {
                 try await world.count("SELECT count(*) FROM pods WHERE last_error = 'its GPU check failed'") == 1
             }
         } checks: { world, _ in

@@ -98,6 +98,17 @@ struct FleetPlannerTests {
         #expect(exited == [.terminate(podID: 1, reason: "drained")])
     }
 
+    @Test func aPodsSilence_countsOnlyFromWhenEventsWereLastSeenUnrecorded() {
+        let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 30, hours: 1)], unplanned: [])
+        var quiet = pod(1, batch: 1, state: .generating, age: 3_600)
+        quiet.lastSeenAt = now.addingTimeInterval(-600)
+        // Its last word is ten minutes old, but events were not being recorded a minute ago:
+        // what it said since may still be on its way.
+        #expect(planner().plan(demand: demand, pods: [quiet], now: now, eventsRecordedSince: now.addingTimeInterval(-60)).isEmpty)
+        let judged = planner().plan(demand: demand, pods: [quiet], now: now, eventsRecordedSince: now.addingTimeInterval(-400))
+        #expect(judged.contains(.terminate(podID: 1, reason: "no word from its worker for 300 s; replacing it")))
+    }
+
     @Test func morePodsThanWork_onlyEndsPodsThatHaveNotStartedWorking() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 30, hours: 0.1)], unplanned: [])
         let actions = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: .generating), pod(2, batch: 1, state: .generating), pod(3, batch: 1, state: .starting)], now: now)

@@ -18,8 +18,8 @@ struct EnqueueConsumerTests {
                 for index in 0..<30 {
                     try await fixture.publish(fixture.request("r\(index)", loras: index % 2 == 0 ? [] : [LoraUse(file: EnqueueFixture.lora, strength: 0.7)]))
                 }
-                try await fixture.eventually("30 rows") { try await fixture.rowCount() == 30 }
-                try await fixture.eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
+                try await eventually("30 rows") { try await fixture.rowCount() == 30 }
+                try await eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
             }
             let statuses = try await fixture.postgres.query("SELECT DISTINCT status FROM image_generation_queue").map { try $0.decode(String.self, at: 0) }
             #expect(statuses == ["pending"])
@@ -70,7 +70,7 @@ struct EnqueueConsumerTests {
                     try await fixture.publish(Array(entry.body.utf8))
                     try await fixture.publish(fixture.request("good-\(index)"))
                 }
-                try await fixture.eventually("7 good rows") { try await fixture.rowCount() == bad.count }
+                try await eventually("7 good rows") { try await fixture.rowCount() == bad.count }
                 let dead = try await fixture.deadLetters(bad.count)
                 for (entry, letter) in zip(bad, dead) {
                     #expect(letter.reason?.contains(entry.reason) == true, "\(letter.reason ?? "no reason") should mention \(entry.reason)")
@@ -78,7 +78,7 @@ struct EnqueueConsumerTests {
                     #expect(letter.properties.headers?[BrokerNames.originQueueHeader]?.stringValue == fixture.queue)
                     #expect(letter.properties.headers?[BrokerNames.originExchangeHeader]?.stringValue == fixture.exchange)
                 }
-                try await fixture.eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
+                try await eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
             }
             #expect(try await fixture.requestIDs() == (0..<bad.count).map { "good-\($0)" }.sorted())
             // Nothing was requeued in a loop: the dead queue holds exactly one copy of each.
@@ -92,7 +92,7 @@ struct EnqueueConsumerTests {
             request.seed = UInt64.max
             try await fixture.withConsumer {
                 try await fixture.publish(request.messageJSON())
-                try await fixture.eventually("the row") { try await fixture.rowCount() == 1 }
+                try await eventually("the row") { try await fixture.rowCount() == 1 }
             }
             let seed = try await fixture.postgres.query("SELECT prompt ->> 'seed' FROM image_generation_queue").first?.decode(String.self, at: 0)
             #expect(seed == "18446744073709551615")
@@ -106,22 +106,22 @@ struct EnqueueConsumerTests {
         try await EnqueueFixture.with(databaseURL: server.url) { fixture in
             try await fixture.withConsumer({ $0.holdLimit = .seconds(2) }) {
                 try await fixture.publish(fixture.request("before"))
-                try await fixture.eventually("the first row") { try await fixture.rowCount() == 1 }
+                try await eventually("the first row") { try await fixture.rowCount() == 1 }
 
                 try server.stop()
                 for index in 0..<20 { try await fixture.publish(fixture.request("during-\(index)")) }
                 // The consumer holds them, gives up after the hold limit, hands them back and
                 // stops consuming: all 20 are ready in the queue again, none dead-lettered.
-                try await fixture.eventually("20 messages back in the queue", timeout: .seconds(30)) {
+                try await eventually("20 messages back in the queue", timeout: .seconds(30)) {
                     try await fixture.ready(fixture.queue) == 20
                 }
                 #expect(try await fixture.ready(fixture.deadQueue) == 0)
 
                 try server.start()
-                try await fixture.eventually("all rows after PostgreSQL returned", timeout: .seconds(30)) {
+                try await eventually("all rows after PostgreSQL returned", timeout: .seconds(30)) {
                     try await fixture.rowCount() == 21
                 }
-                try await fixture.eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
+                try await eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
             }
             #expect(try await fixture.ready(fixture.deadQueue) == 0)
         }

@@ -113,7 +113,7 @@ struct PlanApplyTests {
                 try await eventually("the planner judging 10 pending images") { decisions.all.contains { $0.items == 10 } }
                 #expect(try await fixture.postgres.query("SELECT count(*)::bigint FROM batches")[0].decode(Int64.self, at: 0) == 0, "10 of 20 is not enough yet")
                 try await enqueue(fixture, 10, prefix: "late")
-                try await fixture.eventually("a queued batch") {
+                try await eventually("a queued batch") {
                     try await fixture.postgres.query("SELECT count(*)::bigint FROM batches WHERE status = 'queued'")[0].decode(Int64.self, at: 0) == 1
                 }
             } catch {

@@ -80,7 +80,7 @@ struct ReadmeClientTests {
             let body = Array(try ReadmeBlocks.block("amqp-message").utf8)
             try await fixture.withConsumer {
                 try await fixture.publish(body)
-                try await fixture.eventually("the README message's row") { try await fixture.requestIDs() == ["order-1234-image-2"] }
+                try await eventually("the README message's row") { try await fixture.requestIDs() == ["order-1234-image-2"] }
             }
         }
     }
@@ -101,12 +101,12 @@ struct ReadmeClientTests {
             let report = try JSONDecoder().decode(Report.self, from: Data(jsonLine.utf8))
             #expect(report.valid.count == 10)
             try await fixture.withConsumer {
-                try await fixture.eventually("the valid rows") { try await fixture.rowCount() == report.valid.count }
+                try await eventually("the valid rows") { try await fixture.rowCount() == report.valid.count }
                 let dead = try await fixture.deadLetters(report.invalid.count)
                 for (invalid, letter) in zip(report.invalid, dead) {
                     #expect(letter.reason?.contains(invalid.expect) == true, "\(invalid.label): \(letter.reason ?? "no reason")")
                 }
-                try await fixture.eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
+                try await eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
             }
             #expect(try await fixture.requestIDs() == report.valid.sorted())
         }

@@ -46,7 +46,7 @@ struct EventRecorderTests {
             let recorder = EventRecorder(amqp: fixture.amqp, store: EventStore(client: fixture.postgres), logger: testLogger)
             let task = Task { try await recorder.recordForever() }
             do {
-                try await fixture.eventually("6 recorded events") {
+                try await eventually("6 recorded events") {
                     try await fixture.postgres.query("SELECT count(*)::bigint FROM pod_events")[0].decode(Int64.self, at: 0) == 6
                 }
                 let dead = try await withTimeout(.seconds(20), "2 dead letters") { () -> [String] in

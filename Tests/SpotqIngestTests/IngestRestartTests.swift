@@ -17,11 +17,8 @@ struct IngestRestartTests {
             "SPOTQ_DATABASE_URL": database, "SPOTQ_HTTP_ADDR": "127.0.0.1:\(port)", "SPOTQ_OPS_HTTP_ADDR": "127.0.0.1:0", "SPOTQ_STORAGE_DIR": storage.path,
             "SPOTQ_LOG_LEVEL": "info",
         ])
-        try await withTimeout(.seconds(30), "the server's /healthz") {
-            while true {
-                if (try? RawSocket.rawRequest(port: port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").hasPrefix("HTTP/1.1 200")) == true { return }
-                try await Task.sleep(for: .milliseconds(100))
-            }
+        try await eventually("the server's /healthz", timeout: .seconds(30)) {
+            (try? RawSocket.rawRequest(port: port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").hasPrefix("HTTP/1.1 200")) == true
         }
         return server
     }

@@ -37,10 +37,8 @@ struct DashboardTests {
                 // The dashboard and its routes are on the ops listener, and only there.
                 let base = "http://127.0.0.1:\(opsPort)"
                 let pods = "http://127.0.0.1:\(port)"
-                try await withTimeout(.seconds(30), "the server") {
-                    while (try? curl([base + "/healthz"]).status) != 200 || (try? curl([pods + "/healthz"]).status) != 200 {
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
+                try await eventually("the server", timeout: .seconds(30)) {
+                    (try? curl([base + "/healthz"]).status) == 200 && (try? curl([pods + "/healthz"]).status) == 200
                 }
                 #expect(try curl([pods + "/v1/ops/overview"]).status == 404)
                 #expect(try curl([pods + "/metrics"]).status == 404)
@@ -55,11 +53,8 @@ struct DashboardTests {
                         exchange: BrokerNames.deadLetterExchange, routingKey: "image.request",
                         body: Array(#"{"request_id": "<img src=x onerror=alert(1)>"}"#.utf8), properties: properties))
                 }
-                let id = try await withTimeout(.seconds(30), "the dead letter recorded") { () -> Int64 in
-                    while true {
-                        if let row = try await postgres.query("SELECT id FROM dead_letters").first { return try row.decode(Int64.self, at: 0) }
-                        try await Task.sleep(for: .milliseconds(100))
-                    }
+                let id = try await eventually("the dead letter recorded", timeout: .seconds(30)) { () -> Int64? in
+                    try await postgres.query("SELECT id FROM dead_letters").first?.decode(Int64.self, at: 0)
                 }
 
                 // The doors: no token, a wrong one, and another site's page.

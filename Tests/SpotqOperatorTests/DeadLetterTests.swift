@@ -45,7 +45,7 @@ struct DeadLetterTests {
                     break
                 }
             }
-            try await fixture.eventually("both recorded, spotq.dead empty") {
+            try await eventually("both recorded, spotq.dead empty") {
                 let dead = try await fixture.connection.withChannel { try await $0.declareQueuePassive(BrokerNames.deadLetterQueue).messageCount }
                 return try await store.list().count == 2 && dead == 0
             }
@@ -70,7 +70,7 @@ struct DeadLetterTests {
                                       BrokerNames.originRoutingKeyHeader: "image.request", BrokerNames.originQueueHeader: .string(BrokerNames.enqueueQueue), "x-attempt": 2]
                 try await channel.publish(AMQPOutgoingMessage(exchange: BrokerNames.deadLetterExchange, routingKey: "image.request", body: Array("{}".utf8), properties: properties))
             }
-            try await fixture.eventually("recorded") { try await store.list().count == 1 }
+            try await eventually("recorded") { try await store.list().count == 1 }
             let entry = try await store.list()[0]
             try await DeadLetterReplayer(amqp: fixture.amqp, store: store).replay(entry)
             let replayed = try await fixture.connection.withChannel { channel -> AMQPDelivery? in
@@ -105,7 +105,7 @@ struct DeadLetterTests {
             }
             try await fixture.postgres.query("UPDATE image_generation_queue SET status = 'failed', last_error = 'ComfyUI refused the workflow'")
             #expect(try await DemandStore(client: fixture.postgres).remaining().isEmpty)
-            try await fixture.eventually("recorded") { try await store.list(reason: "ComfyUI").count == 1 }
+            try await eventually("recorded") { try await store.list(reason: "ComfyUI").count == 1 }
             try await DeadLetterReplayer(amqp: fixture.amqp, store: store).replay(try await store.list()[0])
             #expect(try await fixture.ready(BrokerNames.batchQueue(batch)) == 1)
             #expect(try await count(fixture, "SELECT count(*) FROM image_generation_queue WHERE status = 'queued' AND last_error IS NULL") == 1)
@@ -122,7 +122,7 @@ struct DeadLetterTests {
                 }
                 _ = try await channel.publishBatch(messages)
             }
-            try await fixture.eventually("all 300 recorded", timeout: .seconds(90)) { try await store.list().count == 300 }
+            try await eventually("all 300 recorded", timeout: .seconds(90)) { try await store.list().count == 300 }
             let spotq = try ChildProcess.spotqBinary()
             let url = fixture.database.url
             let listed = try Shell.capture(spotq, ["dlq", "list", "--reason", "404", "--json", "--log-level", "error", "--database-url", url])

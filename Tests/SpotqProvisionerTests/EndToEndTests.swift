@@ -24,10 +24,10 @@ struct EndToEndTests {
             #expect((summary["reclaims"] ?? 0) >= 1 && (summary["kills"] ?? 0) >= 1, "chaos happened: \(summary)")
             #expect(summary["broken_gpus"] == 1)
             // The broken pod was replaced, reclaims were recorded, and every pod is released.
-            try await world.fixture.eventually("every pod terminated", timeout: .seconds(30)) {
+            try await eventually("every pod terminated", timeout: .seconds(30)) {
                 try await world.count("SELECT count(*) FROM pods WHERE state <> 'terminated'") == 0
             }
-            try await world.fixture.eventually("devcloud holds no pod (nothing left costing money)", timeout: .seconds(10)) {
+            try await eventually("devcloud holds no pod (nothing left costing money)", timeout: .seconds(10)) {
                 try world.devcloudSummary()["pods"] == 0
             }
             #expect(try await world.count("SELECT count(*) FROM pods WHERE last_error = 'its GPU check failed'") == 1)

@@ -97,12 +97,9 @@ struct DevcloudComfyTests {
                 let accepted = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: workflow("base.safetensors", lora: "style.safetensors")))
                 #expect(accepted.status == 200)
                 let id = try #require((try JSONSerialization.jsonObject(with: Data(accepted.body)) as? [String: Any])?["prompt_id"] as? String)
-                let historyBody = try await withTimeout(.seconds(20), "the prompt's history") { () -> [UInt8] in
-                    while true {
-                        let answer = try await client.send(CurlClient.HTTPRequest(url: base + "/history/\(id)"))
-                        if answer.body != Array("{}".utf8) { return answer.body }
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
+                let historyBody = try await eventually("the prompt's history") { () -> [UInt8]? in
+                    let answer = try await client.send(CurlClient.HTTPRequest(url: base + "/history/\(id)"))
+                    return answer.body != Array("{}".utf8) ? answer.body : nil
                 }
                 let history = try #require((try JSONSerialization.jsonObject(with: Data(historyBody)) as? [String: Any])?[id] as? [String: Any])
                 #expect((history["status"] as? [String: Any])?["status_str"] as? String == "success")

@@ -4,7 +4,7 @@ import Foundation
 /// produce on demand: it either says nothing at all, or completes the AMQP handshake (with
 /// the heartbeat it is told) and then goes silent, like a hung or unplugged broker.
 final class FakeBroker: @unchecked Sendable {
-    // `@unchecked Sendable`: `accepted` and `stopped` are only touched with `lock` held; the rest
+    // `@unchecked Sendable`: `accepted`, `stopped` and `methods` are only touched with `lock` held; the rest
     // is immutable. Descriptors are closed only by the accepting thread, after every reader ended.
     enum Behaviour {
         case silent
@@ -19,6 +19,11 @@ final class FakeBroker: @unchecked Sendable {
     private var accepted: [Int32] = []
     private let readers = DispatchGroup()
     private var stopped = false
+    private var methods: [[UInt8]] = []
+
+    /// The methods (class id and method id, 4 bytes) clients sent after the handshake's
+    /// header, in order: a test waits on these instead of waiting a while.
+    var receivedMethods: [[UInt8]] { lock.withLock { methods } }
 
     init(_ behaviour: Behaviour) throws {
         let (fd, port) = try Self.listen()
@@ -44,14 +49,12 @@ final class FakeBroker: @unchecked Sendable {
                 guard client >= 0 else { continue }
                 lock.withLock { accepted.append(client) }
                 if !script.isEmpty { _ = script.withUnsafeBytes { send(client, $0.baseAddress, $0.count, 0) } }
-                if answers {
-                    let readers = self.readers
-                    readers.enter()
-                    Thread {
-                        Self.answerChannelSetup(client)
-                        readers.leave()
-                    }.start()
-                }
+                let readers = self.readers
+                readers.enter()
+                Thread { [self] in
+                    Self.read(client, answeringChannelSetup: answers) { method in lock.withLock { methods.append(method) } }
+                    readers.leave()
+                }.start()
             }
             readers.wait()  // stop() shut the sockets down, so every reader has returned
             close(fd)
@@ -110,7 +113,9 @@ final class FakeBroker: @unchecked Sendable {
 
     /// Reads the client's frames and answers `channel.open` and `confirm.select` until the
     /// connection ends.
-    private static func answerChannelSetup(_ client: Int32) {
+    /// Reads the client's frames until it hangs up, recording each method; answers
+    /// channel.open and confirm.select when asked to.
+    private static func read(_ client: Int32, answeringChannelSetup answers: Bool, record: (_ method: [UInt8]) -> Void) {
         func read(_ count: Int) -> [UInt8]? {
             var buffer = [UInt8](repeating: 0, count: count)
             var filled = 0
@@ -128,6 +133,8 @@ final class FakeBroker: @unchecked Sendable {
             guard let payload = read(size + 1) else { return }
             guard header[0] == 1, payload.count >= 4 else { continue }
             let method = Array(payload[0..<4])
+            record(method)
+            guard answers else { continue }
             var reply: [UInt8]?
             if method == [0, 20, 0, 10] { reply = [0, 20, 0, 11] + bigEndian(0) }  // channel.open-ok
             if method == [0, 85, 0, 10] { reply = [0, 85, 0, 11] }  // confirm.select-ok

@@ -131,9 +131,7 @@ struct ShellFixture {
     /// Waits until `queue` shows `counts` (the broker requeues a closed channel's deliveries
     /// on its own time).
     func waitFor(_ queue: String, _ expected: Counts, within limit: Duration = .seconds(10)) async throws {
-        try await withTimeout(limit, "\(queue) at \(expected)") {
-            while try await counts(queue) != expected { try await Task.sleep(for: .milliseconds(20)) }
-        }
+        try await eventually("\(queue) at \(expected)", timeout: limit) { try await counts(queue) == expected }
     }
 }
 
