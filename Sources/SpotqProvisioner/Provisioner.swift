@@ -21,6 +21,8 @@ public actor Provisioner: Service {
     private(set) var spotUnsupported = false
     /// Said once per change: whether pods' events reach the database.
     private var eventsRecordedLastRound = true
+    /// The last round that found pods' events not being recorded: silence counts from then.
+    private var eventsUnrecordedAt: Date?
     /// Last rent failure per batch, so a failing rent is reported once, not every round.
     private var lastRentFailure: [Int64: String] = [:]
     /// Answers whether this provisioner holds the one-provisioner lock (taking it again after
@@ -69,11 +71,14 @@ public actor Provisioner: Service {
             let live = try await pods.live()
             var limits = configuration.fleet.limits
             if !(await eventsAreRecorded()) {
-                // Pods' heartbeats are waiting in the broker, not in last_seen_at: none is silent.
+                // Pods' heartbeats are waiting in the broker, not in last_seen_at: none is silent,
+                // and once the recorder catches up (its prefetched events still being written while
+                // the queue already looks empty) silence counts from this round on.
                 limits.silentAfterSeconds = .infinity
+                eventsUnrecordedAt = now
             }
             let planner = FleetPlanner(limits: limits)
-            for action in planner.plan(demand: snapshot, pods: live.map(\.fleetPod), now: now) {
+            for action in planner.plan(demand: snapshot, pods: live.map(\.fleetPod), now: now, eventsRecordedSince: eventsUnrecordedAt) {
                 try await carryOut(action, live: live)
             }
         } catch {

@@ -113,10 +113,9 @@ struct EnqueueBenchmark {
     }
 
     func verifyAndEmpty(expect: Int) async throws {
-        let rows = try await client.query("SELECT count(*)::bigint FROM image_generation_queue")
-        let found = Int(try rows[0].decode(Int64.self, at: 0))
+        let found = try await BenchStore(client: client).queueRows()
         guard found == expect else { throw CLIError("expected \(expect) rows after the phase, found \(found)") }
-        try await client.query("TRUNCATE image_generation_queue CASCADE")
+        try await BenchStore(client: client).emptyQueue()
     }
 
     func measureAMQP(_ messages: [EnqueueMessage]) async throws -> (publish: Double, ingest: Double) {
@@ -189,8 +188,7 @@ struct EnqueueBenchmark {
     }
 
     func render(_ phases: [Phase], averageBytes: Int) async throws -> String {
-        let version = try await client.query("SHOW server_version")
-        let postgres = try version[0].decode(String.self, at: 0)
+        let postgres = try await BenchStore(client: client).serverVersion()
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let baseline = Double(count) / phases[0].seconds
         var table = TextTable([("phase", .left), ("seconds", .right), ("requests/s", .right), ("vs baseline", .right)])
@@ -234,15 +232,12 @@ struct BenchAssets {
     /// The README's INSERT for one request, with its values as parameters.
     static func insertStatement(_ request: TextToImageRequest) -> PostgresQuery {
         guard case .object(let fields) = request.message() else { preconditionFailure("a message is an object") }
-        func json(_ key: String) -> PostgresRawJSON {
-            PostgresRawJSON(String(decoding: (fields.first { $0.0 == key }?.1 ?? .null).serialized(), as: UTF8.self))
+        func json(_ key: String) -> String {
+            String(decoding: (fields.first { $0.0 == key }?.1 ?? .null).serialized(), as: UTF8.self)
         }
-        return """
-            INSERT INTO image_generation_queue (request_id, checkpoint, loras, prompt, workflow, priority)
-            VALUES (\(request.requestID), \(request.checkpoint), \(json("loras"))::jsonb,
-                    \(json("prompt"))::jsonb, \(json("workflow"))::jsonb, \(request.priority))
-            ON CONFLICT (request_id) DO NOTHING
-            """
+        return BenchStore.websiteInsert(
+            requestID: request.requestID, checkpoint: request.checkpoint, lorasJSON: json("loras"), promptJSON: json("prompt"),
+            workflowJSON: json("workflow"), priority: request.priority)
     }
 
     static func messages(count: Int, prefix: String, assets: BenchAssets) -> [EnqueueMessage] {

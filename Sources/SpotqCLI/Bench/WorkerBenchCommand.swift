@@ -176,9 +176,8 @@ struct WorkerBenchmark {
         order: PlanningPolicy.OrderChoice, run: Int, postgres: PostgresClient, amqp: AMQPClient, eventsExchange: String,
         comfyURL: String, serverURL: String, root: URL
     ) async throws -> (Double, Planned) {
-        try await postgres.query("TRUNCATE image_generation_files, image_generation_queue, batches RESTART IDENTITY CASCADE")
         // A batch id no real batch has, so its queue meets no real one on a shared broker.
-        try await postgres.query(PostgresQuery(sql: "ALTER TABLE batches ALTER COLUMN id RESTART WITH \(Int64.random(in: 1_000_000_000_000...9_000_000_000_000))"))
+        try await BenchStore(client: postgres).startAfresh(firstBatchID: Int64.random(in: 1_000_000_000_000...9_000_000_000_000))
         let outcomes = try await QueueStore(client: postgres).insert(Self.requests().map { EnqueueMessage(requestID: $0.requestID, body: $0.messageJSON()) })
         guard outcomes.allSatisfy({ if case .accepted = $0 { true } else { false } }) else { throw CLIError("bench worker: the requests were refused: \(outcomes)") }
         var policy = PlanningPolicy()
@@ -207,8 +206,7 @@ struct WorkerBenchmark {
         let running = Task { try await worker.run() }
         var seconds = 0.0
         while true {
-            let rows = try await postgres.query("SELECT count(*) FROM image_generation_files")
-            if try rows[0].decode(Int64.self, at: 0) > 0 {
+            if try await BenchStore(client: postgres).storedFiles() > 0 {
                 seconds = EnqueueBenchmark.seconds(ContinuousClock.now - started)
                 break
             }

@@ -126,8 +126,7 @@ enum ServerStartup {
     }
 
     static func checkSchema(_ postgres: PostgresClient) async throws {
-        let rows = try await postgres.query("SELECT to_regclass('image_generation_queue') IS NOT NULL")
-        guard try rows[0].decode(Bool.self, at: 0) else {
+        guard try await Migrator.schemaIsApplied(postgres) else {
             throw ValidationError("the database has no spotq schema yet: run `spotq migrate` first")
         }
     }

@@ -85,7 +85,10 @@ public struct FleetPlanner: Sendable {
         self.limits = limits
     }
 
-    public func plan(demand: DemandSnapshot, pods: [FleetPod], now: Date) -> [FleetAction] {
+    /// The actions for `demand` and `pods` at `now`. `eventsRecordedSince`: when pods' events
+    /// were last seen not being recorded (no recorder, or a backlog); a pod's silence counts
+    /// only from then, since what it said meanwhile may not have reached its row yet.
+    public func plan(demand: DemandSnapshot, pods: [FleetPod], now: Date, eventsRecordedSince: Date? = nil) -> [FleetAction] {
         var actions: [FleetAction] = []
         let batches = Dictionary(demand.batches.map { ($0.batchID, $0) }, uniquingKeysWith: { first, _ in first })
         var active: [FleetPod] = []
@@ -114,7 +117,7 @@ public struct FleetPlanner: Sendable {
                 // Counted from the rental, a resume, or the worker's last word, whichever is last.
                 actions.append(.terminate(podID: pod.id, reason: "still starting after \(Int(limits.startTimeoutSeconds)) s; replacing it"))
             } else if pod.providerStatus == .running, !PodState.notYetWorking.contains(pod.state),
-                      now.timeIntervalSince(pod.lastSeenAt ?? pod.requestedAt) > limits.silentAfterSeconds {
+                      now.timeIntervalSince(max(pod.lastSeenAt ?? pod.requestedAt, eventsRecordedSince ?? .distantPast)) > limits.silentAfterSeconds {
                 // The container runs (`sleep infinity`) but its worker is gone: its deliveries
                 // went back when its connection closed; the GPU would idle at our cost.
                 actions.append(.terminate(podID: pod.id, reason: "no word from its worker for \(Int(limits.silentAfterSeconds)) s; replacing it"))
