@@ -15,17 +15,17 @@ public final class PrivatePostgres: Sendable {
         port = try FreePort.find()
     }
 
-    public func start() throws { try run("start") }
-    public func stop() throws { try run("stop") }
-    public func restart() throws { try run("restart") }
+    public func start() async throws { try await run("start") }
+    public func stop() async throws { try await run("stop") }
+    public func restart() async throws { try await run("restart") }
 
     /// Stops the cluster and deletes its folder.
-    public func destroy() {
-        try? run("stop")
+    public func destroy() async {
+        try? await run("stop")
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func run(_ action: String) throws {
-        try Shell.run(try TestEnvironment.script("postgres-instance.sh"), [action, directory, String(port)])
+    private func run(_ action: String) async throws {
+        try await Shell.run(try TestEnvironment.script("postgres-instance.sh"), [action, directory, String(port)])
     }
 }

@@ -140,12 +140,20 @@ public actor DevcloudCloud {
         }
         // SIGKILLs the worker process of one running pod while it is generating an image
         // (`during=image`) or has a model download under way (`during=download`); the
-        // container stays up, like a worker crashing. 409 when no pod is in that phase now.
+        // container stays up, like a worker crashing. `within=S` (at most 120) waits up to S
+        // seconds for a pod to be in that phase; 409 when none is (by then).
         router.post("/devcloud/crash-worker") { request, _ in
             guard let phase = request.uri.queryParameters.get("during").flatMap({ WorkerPhase(rawValue: String($0)) }) else {
                 return Self.json(.badRequest, #"{"error": "during must be image or download"}"#)
             }
-            guard let id = await self.crashWorker(during: phase) else {
+            let within = request.uri.queryParameters.get("within").flatMap { Double(String($0)) }.map { min(max($0, 0), 120) } ?? 0
+            let deadline = ContinuousClock.now + .milliseconds(Int64(within * 1000))
+            var crashed = await self.crashWorker(during: phase)
+            while crashed == nil, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(10))
+                crashed = await self.crashWorker(during: phase)
+            }
+            guard let id = crashed else {
                 return Self.json(.conflict, #"{"error": "no pod's worker is in that phase now"}"#)
             }
             return Self.json(.ok, #"{"pod": "\#(id)"}"#)

@@ -15,16 +15,16 @@ public final class PrivateRabbitMQ: Sendable {
         port = try FreePort.find(consecutive: 3)
     }
 
-    public func start() throws { try run("start") }
-    public func stop() throws { try run("stop") }
+    public func start() async throws { try await run("start") }
+    public func stop() async throws { try await run("stop") }
 
     /// Stops the node and deletes its folder.
-    public func destroy() {
-        try? run("destroy")
+    public func destroy() async {
+        try? await run("destroy")
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    private func run(_ action: String) throws {
-        try Shell.run(try TestEnvironment.script("rabbitmq-instance.sh"), [action, directory, String(port)])
+    private func run(_ action: String) async throws {
+        try await Shell.run(try TestEnvironment.script("rabbitmq-instance.sh"), [action, directory, String(port)])
     }
 }

@@ -6,8 +6,8 @@ import ProcessLauncher
 public enum Shell {
     /// Runs `executable` with `arguments`, waits, and throws with its output if it fails.
     @discardableResult
-    public static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let (exitCode, output) = try capture(executable, arguments)
+    public static func run(_ executable: String, _ arguments: [String]) async throws -> String {
+        let (exitCode, output) = try await capture(executable, arguments)
         guard exitCode == 0 else {
             throw TestEnvironmentError(
                 description: "\(executable) \(arguments.joined(separator: " ")) failed (exit \(exitCode)):\n\(output)")
@@ -16,8 +16,10 @@ public enum Shell {
     }
 
     /// Runs `executable` with `arguments` and returns its exit code (-1 when a signal ended
-    /// it) and its output (stdout and stderr together), whatever the code.
-    public static func capture(_ executable: String, _ arguments: [String]) throws -> (exitCode: Int32, output: String) {
+    /// it) and its output (stdout and stderr together), whatever the code. Waits without
+    /// holding a thread of Swift's pool (tests run side by side on two of them); a command
+    /// still running after `limit` is killed and reported.
+    public static func capture(_ executable: String, _ arguments: [String], limit: Duration = .seconds(600)) async throws -> (exitCode: Int32, output: String) {
         let outputPath = FileManager.default.temporaryDirectory
             .appendingPathComponent("spotq-shell-\(UUID().uuidString).log").path
         defer { unlink(outputPath) }
@@ -27,7 +29,11 @@ public enum Shell {
         } catch {
             throw TestEnvironmentError(description: "\(error)")
         }
-        let exitCode = process.waitBlocking()
+        guard let exitCode = await process.wait(timeout: limit) else {
+            process.signal(SIGKILL)
+            _ = await process.wait(timeout: .seconds(10))
+            throw TestEnvironmentError(description: "\(executable) \(arguments.joined(separator: " ")) did not finish within \(limit)")
+        }
         return (exitCode, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }

@@ -13,15 +13,15 @@ public enum TemporaryVhost {
         }
         let vhost = TestEnvironment.uniqueName("spotq_vhost")
         let user = components.user ?? "guest"
-        try Shell.run(ctl, ["-q", "add_vhost", vhost])
+        try await Shell.run(ctl, ["-q", "add_vhost", vhost])
         do {
-            try Shell.run(ctl, ["-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"])
+            try await Shell.run(ctl, ["-q", "set_permissions", "-p", vhost, user, ".*", ".*", ".*"])
             components.percentEncodedPath = "/" + vhost
             let result = try await body(components.string ?? base)
-            _ = try? Shell.run(ctl, ["-q", "delete_vhost", vhost])
+            _ = try? await Shell.run(ctl, ["-q", "delete_vhost", vhost])
             return result
         } catch {
-            _ = try? Shell.run(ctl, ["-q", "delete_vhost", vhost])
+            _ = try? await Shell.run(ctl, ["-q", "delete_vhost", vhost])
             throw error
         }
     }

@@ -12,7 +12,7 @@ struct TLSTests {
         try await withTemporaryDirectory { directory in
             let certificate = directory.appendingPathComponent("cert.pem").path
             let key = directory.appendingPathComponent("key.pem").path
-            try runOpenSSL([
+            try await runOpenSSL([
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1",
                 "-addext", "subjectAltName=IP:127.0.0.1",
@@ -43,17 +43,9 @@ struct TLSTests {
         }
     }
 
-    private func runOpenSSL(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw TestFailure("openssl \(arguments.first ?? "") failed with \(process.terminationStatus)")
-        }
+    private func runOpenSSL(_ arguments: [String]) async throws {
+        let (status, output) = try await Shell.capture("/usr/bin/openssl", arguments)
+        guard status == 0 else { throw TestFailure("openssl \(arguments.first ?? "") failed with \(status): \(output.suffix(500))") }
     }
 
     private func startOpenSSLServer(port: Int, certificate: String, key: String) throws -> Process {

@@ -24,53 +24,63 @@ struct PostgresConnectionFailureTests {
 
     @Test func serverRestart_isReported_andTheClientReconnects() async throws {
         let server = try PrivatePostgres()
-        try server.start()
-        defer { server.destroy() }
-        let client = PostgresClient(configuration: try PostgresConfiguration(url: server.url), logger: testLogger)
-        #expect(try await client.query("SELECT 1").first?.decode(Int.self, at: 0) == 1)
+        try await server.start()
+        do {
+            let client = PostgresClient(configuration: try PostgresConfiguration(url: server.url), logger: testLogger)
+            #expect(try await client.query("SELECT 1").first?.decode(Int.self, at: 0) == 1)
 
-        try server.restart()
+            try await server.restart()
 
-        // The first statement after the restart finds the old session dead and says so;
-        // the one after it runs on a new connection.
-        let lost = try await #require(throws: PostgresError.self) { try await client.query("SELECT 1") }
-        #expect(lost.code == .connectionLost)
-        #expect(lost.isTransient)
-        #expect(try await client.query("SELECT 2").first?.decode(Int.self, at: 0) == 2)
-        await client.shutdown()
+            // The first statement after the restart finds the old session dead and says so;
+            // the one after it runs on a new connection.
+            let lost = try await #require(throws: PostgresError.self) { try await client.query("SELECT 1") }
+            #expect(lost.code == .connectionLost)
+            #expect(lost.isTransient)
+            #expect(try await client.query("SELECT 2").first?.decode(Int.self, at: 0) == 2)
+            await client.shutdown()
+            await server.destroy()
+        } catch {
+            await server.destroy()
+            throw error
+        }
     }
 
     @Test func listener_reportsTheDrop_andListensAgainAfterTheServerReturns() async throws {
         let server = try PrivatePostgres()
-        try server.start()
-        defer { server.destroy() }
-        let configuration = try PostgresConfiguration(url: server.url)
-        var listener = PostgresListener(configuration: configuration, logger: testLogger)
-        listener.initialRetryDelay = .milliseconds(50)
-        let events = listener.events(channels: ["spotq_test"])
-        let outcome = try await withTimeout(.seconds(60), "the listener to come back") {
-            var listens = 0
-            var losses = 0
-            for await event in events {
-                switch event {
-                case .listening:
-                    listens += 1
-                    if listens == 1 {
-                        try server.restart()
-                    } else {
-                        let notifier = PostgresClient(configuration: configuration, logger: testLogger)
-                        try await notifier.query("SELECT pg_notify('spotq_test', 'after restart')")
-                        await notifier.shutdown()
+        try await server.start()
+        do {
+            let configuration = try PostgresConfiguration(url: server.url)
+            var listener = PostgresListener(configuration: configuration, logger: testLogger)
+            listener.initialRetryDelay = .milliseconds(50)
+            let events = listener.events(channels: ["spotq_test"])
+            let outcome = try await withTimeout(.seconds(60), "the listener to come back") {
+                var listens = 0
+                var losses = 0
+                for await event in events {
+                    switch event {
+                    case .listening:
+                        listens += 1
+                        if listens == 1 {
+                            try await server.restart()
+                        } else {
+                            let notifier = PostgresClient(configuration: configuration, logger: testLogger)
+                            try await notifier.query("SELECT pg_notify('spotq_test', 'after restart')")
+                            await notifier.shutdown()
+                        }
+                    case .connectionLost:
+                        losses += 1
+                    case .notification(let notification):
+                        return (losses, notification.payload)
                     }
-                case .connectionLost:
-                    losses += 1
-                case .notification(let notification):
-                    return (losses, notification.payload)
                 }
+                return (losses, "")
             }
-            return (losses, "")
+            #expect(outcome.0 >= 1)
+            #expect(outcome.1 == "after restart")
+            await server.destroy()
+        } catch {
+            await server.destroy()
+            throw error
         }
-        #expect(outcome.0 >= 1)
-        #expect(outcome.1 == "after restart")
     }
 }

@@ -111,7 +111,7 @@ struct FleetWorld: Sendable {
             "--start-seconds", "0.5"] + workerEnvironment.sorted { $0.key < $1.key }.flatMap { ["--worker-env", "\($0.key)=\($0.value)"] }
             + assetArguments + options.devcloudArguments, environment: base)
         try await eventually("devcloud listening", timeout: .seconds(30)) {
-            (try? Shell.capture("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(apiPort)/healthz"]))?.exitCode == 0
+            (try? await Shell.capture("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(apiPort)/healthz"]))?.exitCode == 0
         }
         _ = try await AssetStore(client: fixture.postgres).importAssets((models + options.extraAssets).map { name, kind, size in
             Asset(filename: name, kind: kind, sizeBytes: size, sha256: DeterministicBytes(filename: name, size: size).sha256(), sourceURL: "http://127.0.0.1:\(modelsPort)/models/\(name)")
@@ -160,7 +160,7 @@ struct FleetWorld: Sendable {
             guard processes.allAlive else { return true }
             let done = try await count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'")
             // An injection that found no pod to hit (all between lives) is tried again next look.
-            if let next = pending.next(atDone: done), (try? devcloudPost(next.path)) == true { pending.struck(next) }
+            if let next = pending.next(atDone: done), (try? await devcloudPost(next.path)) == true { pending.struck(next) }
             return try await count("SELECT count(*) FROM image_generation_queue WHERE status IN ('done', 'failed')") >= images
         }
         try processes.checkAlive()
@@ -176,12 +176,12 @@ struct FleetWorld: Sendable {
     }
 
     /// POSTs to a devcloud admin route; true on a 2xx.
-    func devcloudPost(_ path: String) throws -> Bool {
-        try Shell.capture("/usr/bin/curl", ["-fsS", "-X", "POST", apiURL + path]).exitCode == 0
+    func devcloudPost(_ path: String) async throws -> Bool {
+        try await Shell.capture("/usr/bin/curl", ["-fsS", "-X", "POST", apiURL + path]).exitCode == 0
     }
 
-    func devcloudSummary() throws -> [String: Int] {
-        let text = try Shell.capture("/usr/bin/curl", ["-fsS", apiURL + "/devcloud/summary"]).output
+    func devcloudSummary() async throws -> [String: Int] {
+        let text = try await Shell.capture("/usr/bin/curl", ["-fsS", apiURL + "/devcloud/summary"]).output
         return (try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Int]) ?? [:]
     }
 }

@@ -210,7 +210,7 @@ struct BadInputChaosTests {
                 // Files a command cannot read at all.
                 for bad in try CLIInput.unreadable(folder, round: round) {
                     for (command, refusal) in [(["enqueue", "--via", "sql"], bad.enqueue), (["assets", "import"], bad.assets)] {
-                        let run = try Shell.capture(spotq, command + [bad.path] + database)
+                        let run = try await Shell.capture(spotq, command + [bad.path] + database)
                         #expect(run.exitCode == 1, "\(command[0]) \(bad.name): \(run.output)")
                         #expect(run.output.contains(bad.path) || bad.name == "binary garbage", "\(command[0]) \(bad.name) names the file: \(run.output)")
                         tally.expect("\(command[0]) \(bad.name)", run.output, mentions: refusal)
@@ -224,7 +224,7 @@ struct BadInputChaosTests {
                 let repeats = lines.filter { $0.refusal == CLIInput.duplicate }.count
                 for attempt in 0..<2 {
                     // Run twice: the second run finds every good line already queued.
-                    let run = try Shell.capture(spotq, ["enqueue", file.path, "--via", "sql"] + database)
+                    let run = try await Shell.capture(spotq, ["enqueue", file.path, "--via", "sql"] + database)
                     #expect(run.exitCode == 1, "\(run.output)")
                     #expect(run.output.contains("accepted    \(attempt == 0 ? good : 0)\n"), "\(run.output)")
                     #expect(run.output.contains("duplicates  \(attempt == 0 ? repeats : good + repeats)\n"), "\(run.output)")
@@ -239,7 +239,7 @@ struct BadInputChaosTests {
 
                 // Asset lists: one bad entry refuses the whole file, naming the entry.
                 for bad in try CLIInput.assetFiles(folder, round: round) {
-                    let run = try Shell.capture(spotq, ["assets", "import", bad.input] + database)
+                    let run = try await Shell.capture(spotq, ["assets", "import", bad.input] + database)
                     #expect(run.exitCode == 1, "\(bad.name): \(run.output)")
                     #expect(run.output.contains("nothing imported"), "\(bad.name): \(run.output)")
                     tally.expect(bad.name, run.output, mentions: bad.refusal!)
@@ -249,8 +249,8 @@ struct BadInputChaosTests {
             #expect(assetsBefore == 2, "no bad asset file imported anything")
             let clean = folder.appendingPathComponent("clean.csv")
             try Data(CLIInput.cleanAssetCSV.utf8).write(to: clean)
-            let first = try Shell.capture(spotq, ["assets", "import", clean.path] + database)
-            let second = try Shell.capture(spotq, ["assets", "import", clean.path] + database)
+            let first = try await Shell.capture(spotq, ["assets", "import", clean.path] + database)
+            let second = try await Shell.capture(spotq, ["assets", "import", clean.path] + database)
             #expect(first.exitCode == 0 && first.output.contains("2 new"), "\(first.output)")
             #expect(second.exitCode == 0 && second.output.contains("0 new, 2 unchanged"), "\(second.output)")
 

@@ -40,7 +40,7 @@ struct FaultScenario {
             var outcome = try await ChaosCount.outcome(scenario: name, postgres: world.fixture.postgres)
             outcome.recoverySeconds = measuresRecovery ? try await Self.recovery(world, after: faultEnd, inFlight: inFlight) : nil
             // Every prompt ComfyUI started beyond one per stored image was work thrown away.
-            outcome.redone = try world.devcloudSummary()["prompts_started"].map { max(0, $0 - outcome.done) }
+            outcome.redone = try await world.devcloudSummary()["prompts_started"].map { max(0, $0 - outcome.done) }
             outcome.record()
             #expect(outcome.enqueued == total)
             #expect(outcome.lost == 0, "lost: \(outcome.line)")
@@ -53,7 +53,7 @@ struct FaultScenario {
             try await eventually("every pod terminated", timeout: .seconds(60)) {
                 try await world.count("SELECT count(*) FROM pods WHERE state <> 'terminated'") == 0
             }
-            try await eventually("devcloud holds no pod", timeout: .seconds(20)) { try world.devcloudSummary()["pods"] == 0 }
+            try await eventually("devcloud holds no pod", timeout: .seconds(20)) { try await world.devcloudSummary()["pods"] == 0 }
             await holder.set(outcome)
         }
         guard let outcome = await holder.outcome else { throw TestEnvironmentError(description: "\(name): no outcome") }
@@ -110,9 +110,9 @@ struct WorkerFaultChaosTests {
 
     @Test func workerKilledMidImage_itsImageIsDoneOnceElsewhere() async throws {
         try await FaultScenario(name: "worker SIGKILL mid-image", options: Self.options(images: Self.images), strikeAt: Self.images / 4).run { world in
-            try await eventually("crash a worker mid-image", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=image") }
+            try await eventually("crash a worker mid-image", timeout: .seconds(60)) { try await world.devcloudPost("/devcloud/crash-worker?during=image&within=20") }
         } checks: { world, _ in
-            let crashes = try world.devcloudSummary()["worker_crashes"]
+            let crashes = try await world.devcloudSummary()["worker_crashes"]
             #expect(crashes == 1)
         }
     }
@@ -132,15 +132,15 @@ struct WorkerFaultChaosTests {
         var options = Self.options(images: Self.images)
         options.mbps = 40  // the 20 MB checkpoint takes 4 s
         try await FaultScenario(name: "worker SIGKILL mid-download", options: options, strikeAt: 0).run { world in
-            try await eventually("crash a worker mid-download", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/crash-worker?during=download") }
+            try await eventually("crash a worker mid-download", timeout: .seconds(60)) { try await world.devcloudPost("/devcloud/crash-worker?during=download&within=20") }
         }
     }
 
     @Test func podReclaimedWithSIGTERM_handsBackItsWork() async throws {
         try await FaultScenario(name: "pod reclaim (SIGTERM, SIGKILL after 1.5 s)", options: Self.options(images: Self.images), strikeAt: Self.images / 3).run { world in
-            try await eventually("reclaim a pod", timeout: .seconds(60)) { try world.devcloudPost("/devcloud/reclaim-one") }
+            try await eventually("reclaim a pod", timeout: .seconds(60)) { try await world.devcloudPost("/devcloud/reclaim-one") }
         } checks: { world, _ in
-            let reclaims = try world.devcloudSummary()["reclaims"]
+            let reclaims = try await world.devcloudSummary()["reclaims"]
             let interruptions = try await world.count("SELECT coalesce(sum(interruptions), 0)::bigint FROM pods")
             #expect(reclaims == 1)
             #expect(interruptions >= 1)
@@ -156,7 +156,7 @@ struct WorkerFaultChaosTests {
                 try await world.count("SELECT count(*) FROM pods WHERE last_error = 'its GPU check failed'") == 1
             }
         } checks: { world, _ in
-            let broken = try world.devcloudSummary()["broken_gpus"]
+            let broken = try await world.devcloudSummary()["broken_gpus"]
             #expect(broken == 1)
         }
     }
@@ -176,26 +176,36 @@ struct OutageChaosTests {
 
     @Test func rabbitMQRestartedMidRun_everyImageIsDoneOnce() async throws {
         let broker = try PrivateRabbitMQ()
-        defer { broker.destroy() }
-        try broker.start()
-        // Twice the work: stopping and starting a node can take 20 s on a busy machine, and
-        // the fault must strike while work is left.
-        var options = Self.options(images: Self.images * 2)
-        options.amqpURL = broker.url
-        try await FaultScenario(name: "RabbitMQ restarted", options: options, strikeAt: Self.images / 6).run { _ in
-            try broker.stop()
-            try broker.start()
+        do {
+            try await broker.start()
+            // Twice the work: stopping and starting a node can take 20 s on a busy machine, and
+            // the fault must strike while work is left.
+            var options = Self.options(images: Self.images * 2)
+            options.amqpURL = broker.url
+            try await FaultScenario(name: "RabbitMQ restarted", options: options, strikeAt: Self.images / 6).run { _ in
+                try await broker.stop()
+                try await broker.start()
+            }
+            await broker.destroy()
+        } catch {
+            await broker.destroy()
+            throw error
         }
     }
 
     @Test func postgresRestartedMidRun_everyImageIsDoneOnce() async throws {
         let server = try PrivatePostgres()
-        defer { server.destroy() }
-        try server.start()
-        var options = Self.options(images: Self.images)
-        options.databaseURL = server.url
-        try await FaultScenario(name: "PostgreSQL restarted", options: options, strikeAt: Self.images / 3).run { _ in
-            try server.restart()
+        do {
+            try await server.start()
+            var options = Self.options(images: Self.images)
+            options.databaseURL = server.url
+            try await FaultScenario(name: "PostgreSQL restarted", options: options, strikeAt: Self.images / 3).run { _ in
+                try await server.restart()
+            }
+            await server.destroy()
+        } catch {
+            await server.destroy()
+            throw error
         }
     }
 

@@ -13,7 +13,7 @@ struct HalfOpenUploadChaosTests {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("bundle") + ".zip")
             try bundle.write(to: file)
             defer { try? FileManager.default.removeItem(at: file) }
-            let silent = try Shell.capture("/usr/bin/python3", [
+            let silent = try await Shell.capture("/usr/bin/python3", [
                 try TestEnvironment.script("clients/half_open_upload.py"), "\(fixture.port)", "/v1/batches/\(fixture.batchA)/results",
                 fixture.token(fixture.batchA), file.path, "--wait", "20",
             ])

@@ -101,29 +101,34 @@ struct EnqueueConsumerTests {
 
     @Test func whilePostgresIsDown_nothingIsAcked_andTheConsumerResumesWhenItReturns() async throws {
         let server = try PrivatePostgres()
-        defer { server.destroy() }
-        try server.start()
-        try await EnqueueFixture.with(databaseURL: server.url) { fixture in
-            try await fixture.withConsumer({ $0.holdLimit = .seconds(2) }) {
-                try await fixture.publish(fixture.request("before"))
-                try await eventually("the first row") { try await fixture.rowCount() == 1 }
+        do {
+            try await server.start()
+            try await EnqueueFixture.with(databaseURL: server.url) { fixture in
+                try await fixture.withConsumer({ $0.holdLimit = .seconds(2) }) {
+                    try await fixture.publish(fixture.request("before"))
+                    try await eventually("the first row") { try await fixture.rowCount() == 1 }
 
-                try server.stop()
-                for index in 0..<20 { try await fixture.publish(fixture.request("during-\(index)")) }
-                // The consumer holds them, gives up after the hold limit, hands them back and
-                // stops consuming: all 20 are ready in the queue again, none dead-lettered.
-                try await eventually("20 messages back in the queue", timeout: .seconds(30)) {
-                    try await fixture.ready(fixture.queue) == 20
+                    try await server.stop()
+                    for index in 0..<20 { try await fixture.publish(fixture.request("during-\(index)")) }
+                    // The consumer holds them, gives up after the hold limit, hands them back and
+                    // stops consuming: all 20 are ready in the queue again, none dead-lettered.
+                    try await eventually("20 messages back in the queue", timeout: .seconds(30)) {
+                        try await fixture.ready(fixture.queue) == 20
+                    }
+                    #expect(try await fixture.ready(fixture.deadQueue) == 0)
+
+                    try await server.start()
+                    try await eventually("all rows after PostgreSQL returned", timeout: .seconds(30)) {
+                        try await fixture.rowCount() == 21
+                    }
+                    try await eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
                 }
                 #expect(try await fixture.ready(fixture.deadQueue) == 0)
-
-                try server.start()
-                try await eventually("all rows after PostgreSQL returned", timeout: .seconds(30)) {
-                    try await fixture.rowCount() == 21
-                }
-                try await eventually("queue drained") { try await fixture.ready(fixture.queue) == 0 }
             }
-            #expect(try await fixture.ready(fixture.deadQueue) == 0)
+            await server.destroy()
+        } catch {
+            await server.destroy()
+            throw error
         }
     }
 }

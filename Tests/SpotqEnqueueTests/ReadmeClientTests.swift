@@ -16,11 +16,11 @@ struct ReadmeClientTests {
     static let readmeLora = "ink_style.safetensors"
 
     /// Runs `sql` with psql; returns its exit code and output.
-    func psql(_ sql: String, _ database: PostgresConfiguration) throws -> (exitCode: Int32, output: String) {
+    func psql(_ sql: String, _ database: PostgresConfiguration) async throws -> (exitCode: Int32, output: String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("spotq-readme-\(UUID().uuidString).sql")
         try sql.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
-        return try Shell.capture(try ReadmeBlocks.psql(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.url, "-f", file.path])
+        return try await Shell.capture(try ReadmeBlocks.psql(), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database.url, "-f", file.path])
     }
 
     /// The insert with NULL where the workflow literal is.
@@ -45,9 +45,9 @@ struct ReadmeClientTests {
             try await registerReadmeAssets(client)
             let insert = try ReadmeBlocks.block("sql-enqueue")
 
-            let first = try psql(insert, database)
+            let first = try await psql(insert, database)
             #expect(first.exitCode == 0, "\(first.output)")
-            let retry = try psql(insert, database)
+            let retry = try await psql(insert, database)
             #expect(retry.exitCode == 0, "ON CONFLICT makes a retry harmless: \(retry.output)")
             let count = try await client.query("SELECT count(*)::bigint FROM image_generation_queue WHERE request_id = 'order-1234-image-1' AND status = 'pending'")
             #expect(try count[0].decode(Int64.self, at: 0) == 1)
@@ -64,7 +64,7 @@ struct ReadmeClientTests {
             ]
             for (label, sql, expected) in variants {
                 let sqlForRun = sql.replacingOccurrences(of: "'order-1234-image-1'", with: label.hasPrefix("without") ? "'order-1234-image-1'" : "'order-x-\(label.count)'")
-                let result = try psql(sqlForRun, database)
+                let result = try await psql(sqlForRun, database)
                 #expect(result.exitCode != 0, "\(label) should fail")
                 #expect(result.output.contains("ERROR"), "\(label): \(result.output)")
                 if !expected.isEmpty { #expect(result.output.contains(expected), "\(label): \(result.output)") }
@@ -88,7 +88,7 @@ struct ReadmeClientTests {
     @Test func aPythonPikaPublisher_followingTheREADME_getsRowsAndReasonedDeadLetters() async throws {
         try await EnqueueFixture.with { fixture in
             try await registerReadmeAssets(fixture.postgres)
-            let output = try Shell.run(try ReadmeBlocks.python(), [
+            let output = try await Shell.run(try ReadmeBlocks.python(), [
                 TestEnvironment.packageRoot().appendingPathComponent("scripts/clients/enqueue_with_pika.py").path,
                 try TestEnvironment.amqpURL(), Self.readmeCheckpoint, Self.readmeLora, "--exchange", fixture.exchange, "--count", "10",
             ])

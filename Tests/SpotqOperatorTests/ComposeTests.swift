@@ -9,14 +9,14 @@ struct ComposeTests {
     static var composeFile: String { root.appendingPathComponent("compose/docker-compose.yml").path }
 
     /// `docker compose` (v2) where installed, else Debian's `docker-compose` (v1.29).
-    static func compose(_ arguments: [String]) throws -> (exitCode: Int32, output: String) {
+    static func compose(_ arguments: [String]) async throws -> (exitCode: Int32, output: String) {
         if FileManager.default.isExecutableFile(atPath: "/usr/libexec/docker/cli-plugins/docker-compose") {
-            return try Shell.capture("/usr/bin/docker", ["compose"] + arguments)
+            return try await Shell.capture("/usr/bin/docker", ["compose"] + arguments)
         }
-        return try Shell.capture("/usr/bin/docker-compose", arguments)
+        return try await Shell.capture("/usr/bin/docker-compose", arguments)
     }
 
-    @Test func dockerComposeConfig_validatesTheStack_andMissingSecretsAreNamed() throws {
+    @Test func dockerComposeConfig_validatesTheStack_andMissingSecretsAreNamed() async throws {
         let env = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_compose") + ".env")
         defer { try? FileManager.default.removeItem(at: env) }
         var text = try String(contentsOf: Self.root.appendingPathComponent("compose/.env.example"), encoding: .utf8)
@@ -24,7 +24,7 @@ struct ComposeTests {
             text = text.replacingOccurrences(of: "\n\(name)=\n", with: "\n\(name)=test-\(name.lowercased())\n")
         }
         try text.write(to: env, atomically: true, encoding: .utf8)
-        let valid = try Self.compose(["--env-file", env.path, "-f", Self.composeFile, "config"])
+        let valid = try await Self.compose(["--env-file", env.path, "-f", Self.composeFile, "config"])
         #expect(valid.exitCode == 0, "\(valid.output)")
         for service in ["postgres:", "rabbitmq:", "migrate:", "server:", "provisioner:", "prometheus:", "grafana:"] {
             #expect(valid.output.contains("  \(service)\n"), "missing \(service)")
@@ -34,7 +34,7 @@ struct ComposeTests {
         // The pods' environment comes from the provisioner; database credentials never reach it.
         #expect(!valid.output.contains("SPOTQ_POD_DATABASE"))
 
-        let missing = try Self.compose(["-f", Self.composeFile, "config"])
+        let missing = try await Self.compose(["-f", Self.composeFile, "config"])
         #expect(missing.exitCode != 0)
         #expect(missing.output.contains("set POSTGRES_PASSWORD in compose/.env") || missing.output.contains("compose/.env"), "\(missing.output)")
     }

@@ -13,8 +13,8 @@ import SpotqSynthetic
 struct DashboardTests {
     static let token = String(repeating: "a", count: 24) + "dashboard-admin"
 
-    func curl(_ arguments: [String]) throws -> (status: Int, body: String) {
-        let result = try Shell.capture("/usr/bin/curl", ["-s", "-w", "\n%{http_code}"] + arguments)
+    func curl(_ arguments: [String]) async throws -> (status: Int, body: String) {
+        let result = try await Shell.capture("/usr/bin/curl", ["-s", "-w", "\n%{http_code}"] + arguments)
         let lines = result.output.split(separator: "\n", omittingEmptySubsequences: false)
         return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
     }
@@ -38,11 +38,13 @@ struct DashboardTests {
                 let base = "http://127.0.0.1:\(opsPort)"
                 let pods = "http://127.0.0.1:\(port)"
                 try await eventually("the server", timeout: .seconds(30)) {
-                    (try? curl([base + "/healthz"]).status) == 200 && (try? curl([pods + "/healthz"]).status) == 200
+                    let opsUp = (try? await curl([base + "/healthz"]).status) == 200
+                    let podsUp = (try? await curl([pods + "/healthz"]).status) == 200
+                    return opsUp && podsUp
                 }
-                #expect(try curl([pods + "/v1/ops/overview"]).status == 404)
-                #expect(try curl([pods + "/metrics"]).status == 404)
-                #expect(try curl([pods + "/"]).status == 404)
+                #expect(try await curl([pods + "/v1/ops/overview"]).status == 404)
+                #expect(try await curl([pods + "/metrics"]).status == 404)
+                #expect(try await curl([pods + "/"]).status == 404)
                 // A refused request, with a hostile body, lands in spotq.dead and is recorded.
                 let connection = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: amqpURL), logger: testLogger)
                 try await connection.withChannel { channel in
@@ -58,15 +60,15 @@ struct DashboardTests {
                 }
 
                 // The doors: no token, a wrong one, and another site's page.
-                #expect(try curl([base + "/v1/ops/overview"]).status == 401)
-                #expect(try curl(["-H", "Authorization: Bearer wrong-token-wrong-token-wrong-token", base + "/v1/ops/overview"]).status == 403)
-                #expect(try curl(["-X", "POST", "-H", "Authorization: Bearer \(Self.token)", "-H", "Origin: https://evil.example", base + "/v1/ops/dead-letters/\(id)/replay"]).status == 403)
-                let page = try Shell.capture("/usr/bin/curl", ["-s", "-D", "-", base + "/"]).output
+                #expect(try await curl([base + "/v1/ops/overview"]).status == 401)
+                #expect(try await curl(["-H", "Authorization: Bearer wrong-token-wrong-token-wrong-token", base + "/v1/ops/overview"]).status == 403)
+                #expect(try await curl(["-X", "POST", "-H", "Authorization: Bearer \(Self.token)", "-H", "Origin: https://evil.example", base + "/v1/ops/dead-letters/\(id)/replay"]).status == 403)
+                let page = try await Shell.capture("/usr/bin/curl", ["-s", "-D", "-", base + "/"]).output
                 #expect(page.lowercased().contains("content-security-policy: default-src 'none'"))
 
                 let python = TestEnvironment.packageRoot().appendingPathComponent(".spotq/venv/bin/python").path
                 let script = TestEnvironment.packageRoot().appendingPathComponent("scripts/clients/dashboard_check.py").path
-                let run = try Shell.capture(python, [script, base + "/", Self.token, "--replay", "\(id)", "--timeout", "60"])
+                let run = try await Shell.capture(python, [script, base + "/", Self.token, "--replay", "\(id)", "--timeout", "60"])
                 let shown = try #require(try JSONSerialization.jsonObject(with: Data((run.output.split(separator: "\n").last ?? "").utf8)) as? [String: Any], "\(run.output)")
                 #expect(run.exitCode == 0, "\(run.output)")
                 #expect(shown["waiting"] as? String == "5")

@@ -125,17 +125,17 @@ struct DeadLetterTests {
             try await eventually("all 300 recorded", timeout: .seconds(90)) { try await store.list().count == 300 }
             let spotq = try ChildProcess.spotqBinary()
             let url = fixture.database.url
-            let listed = try Shell.capture(spotq, ["dlq", "list", "--reason", "404", "--json", "--log-level", "error", "--database-url", url])
+            let listed = try await Shell.capture(spotq, ["dlq", "list", "--reason", "404", "--json", "--log-level", "error", "--database-url", url])
             #expect(listed.exitCode == 0)
             #expect((try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]])?.count == 100)
             let first = try await store.list()[0].id
-            let shown = try Shell.capture(spotq, ["dlq", "show", "\(first)", "--log-level", "error", "--database-url", url])
+            let shown = try await Shell.capture(spotq, ["dlq", "show", "\(first)", "--log-level", "error", "--database-url", url])
             #expect(shown.output.contains("reason:         model missing: 404") && shown.output.contains("poison 0"))
-            let purged = try Shell.capture(spotq, ["dlq", "purge", "--all", "--reason", "404", "--log-level", "error", "--database-url", url])
+            let purged = try await Shell.capture(spotq, ["dlq", "purge", "--all", "--reason", "404", "--log-level", "error", "--database-url", url])
             #expect(purged.output.contains("purged 100 dead letters"))
             #expect(try await store.list().count == 200)
             #expect(try await store.list(includePurged: true).count == 300)
-            let refused = try Shell.capture(spotq, ["dlq", "replay", "--log-level", "error", "--database-url", url])
+            let refused = try await Shell.capture(spotq, ["dlq", "replay", "--log-level", "error", "--database-url", url])
             #expect(refused.exitCode != 0 && refused.output.contains("give dead letter ids, or --all"))
         }
     }

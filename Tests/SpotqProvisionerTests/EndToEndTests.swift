@@ -20,7 +20,7 @@ struct EndToEndTests {
             #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == images)
             #expect(try await world.count("SELECT count(*) FROM image_generation_files") == images)
             #expect(try await world.count("SELECT count(*) FROM (SELECT item_id FROM image_generation_files GROUP BY 1 HAVING count(*) > 1) twice") == 0)
-            let summary = try world.devcloudSummary()
+            let summary = try await world.devcloudSummary()
             #expect((summary["reclaims"] ?? 0) >= 1 && (summary["kills"] ?? 0) >= 1, "chaos happened: \(summary)")
             #expect(summary["broken_gpus"] == 1)
             // The broken pod was replaced, reclaims were recorded, and every pod is released.
@@ -28,14 +28,14 @@ struct EndToEndTests {
                 try await world.count("SELECT count(*) FROM pods WHERE state <> 'terminated'") == 0
             }
             try await eventually("devcloud holds no pod (nothing left costing money)", timeout: .seconds(10)) {
-                try world.devcloudSummary()["pods"] == 0
+                try await world.devcloudSummary()["pods"] == 0
             }
             #expect(try await world.count("SELECT count(*) FROM pods WHERE last_error = 'its GPU check failed'") == 1)
             #expect(try await world.count("SELECT coalesce(sum(interruptions), 0) FROM pods") >= 2)
             #expect(try await world.count("SELECT count(*) FROM pods WHERE bid_usd_per_gpu_hour = 0.13") >= 1)  // 0.12 refused, 0.13 taken
             #expect(try await world.count("SELECT count(*) FROM pods WHERE accrued_usd <= 0 AND provider_pod_id IS NOT NULL") == 0)
             // `spotq cost` accounts for it: every image, every pod, the reclaims.
-            let cost = try Shell.capture(try ChildProcess.spotqBinary(), ["cost", "--json", "--log-level", "error", "--database-url", world.fixture.database.url])
+            let cost = try await Shell.capture(try ChildProcess.spotqBinary(), ["cost", "--json", "--log-level", "error", "--database-url", world.fixture.database.url])
             #expect(cost.exitCode == 0, "\(cost.output)")
             let report = try JSONSerialization.jsonObject(with: Data(cost.output.utf8)) as? [String: Any]
             #expect(report?["images_done"] as? Int == images)
@@ -43,19 +43,19 @@ struct EndToEndTests {
             #expect((report?["interruptions"] as? Int ?? 0) >= 2)
             // The operators' views agree.
             let url = world.fixture.database.url
-            let status = try Shell.capture(try ChildProcess.spotqBinary(), ["status", "--json", "--log-level", "error", "--database-url", url])
+            let status = try await Shell.capture(try ChildProcess.spotqBinary(), ["status", "--json", "--log-level", "error", "--database-url", url])
             let summary2 = try JSONSerialization.jsonObject(with: Data(status.output.utf8)) as? [String: Any]
             #expect((summary2?["items_by_status"] as? [String: Int])?["done"] == images, "\(status.output)")
             #expect((summary2?["usd_today"] as? Double ?? 0) > 0)
-            let pods = try Shell.capture(try ChildProcess.spotqBinary(), ["pods", "--all", "--json", "--log-level", "error", "--database-url", url])
+            let pods = try await Shell.capture(try ChildProcess.spotqBinary(), ["pods", "--all", "--json", "--log-level", "error", "--database-url", url])
             #expect((try JSONSerialization.jsonObject(with: Data(pods.output.utf8)) as? [[String: Any]])?.count == (try await world.count("SELECT count(*) FROM pods WHERE provider_pod_id IS NOT NULL")))
-            let batches = try Shell.capture(try ChildProcess.spotqBinary(), ["batches", "--all", "--json", "--log-level", "error", "--database-url", url])
+            let batches = try await Shell.capture(try ChildProcess.spotqBinary(), ["batches", "--all", "--json", "--log-level", "error", "--database-url", url])
             let doneInBatches = (try JSONSerialization.jsonObject(with: Data(batches.output.utf8)) as? [[String: Any]])?.reduce(0) { $0 + ($1["done"] as? Int ?? 0) }
             #expect(doneInBatches == images)
-            let queues = try Shell.capture(try ChildProcess.spotqBinary(), ["queues", "--json", "--sample", "0.2", "--log-level", "error", "--database-url", url, "--amqp-url", world.fixture.amqp.configuration.url])
+            let queues = try await Shell.capture(try ChildProcess.spotqBinary(), ["queues", "--json", "--sample", "0.2", "--log-level", "error", "--database-url", url, "--amqp-url", world.fixture.amqp.configuration.url])
             #expect(queues.exitCode == 0 && queues.output.contains("\"spotq.dead\""), "\(queues.output)")
             // And so does /metrics, for Prometheus, on the ops listener.
-            let metrics = try Shell.capture("/usr/bin/curl", ["-fsS", world.opsURL + "/metrics"]).output
+            let metrics = try await Shell.capture("/usr/bin/curl", ["-fsS", world.opsURL + "/metrics"]).output
             #expect(metrics.contains("spotq_items{status=\"done\"} \(images)"), "\(metrics)")
             #expect(metrics.contains("spotq_images_stored \(images)"))
             #expect(metrics.contains("spotq_queue_ready{queue=\"spotq.dead\"} 0"))

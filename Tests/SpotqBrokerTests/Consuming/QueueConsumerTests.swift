@@ -293,7 +293,7 @@ struct QueueConsumerTests {
                 #expect(try await collect(events, 1) == [.settled(body: "before", decision: .ack, redelivered: false, failures: 0)])
 
                 let vhost = String(try #require(URLComponents(string: amqpURL)?.path.dropFirst()))
-                try Shell.run(try TestEnvironment.value(of: "SPOTQ_RABBITMQCTL"), ["-q", "close_all_connections", "-p", vhost, "test: connection closed"])
+                try await Shell.run(try TestEnvironment.value(of: "SPOTQ_RABBITMQCTL"), ["-q", "close_all_connections", "-p", vhost, "test: connection closed"])
                 // A new connection of the test's own: the broker closed the fixture's too.
                 let publisher = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: amqpURL), logger: ShellFixture.logger)
                 try await publisher.withChannel { channel in
