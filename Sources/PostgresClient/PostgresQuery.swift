@@ -53,6 +53,13 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
             sql += "$\(parameters.count)"
         }
 
+        /// An optional value: SQL NULL when nil. (Spelled out so an optional is bound, not
+        /// taken for text.)
+        public mutating func appendInterpolation<Value: PostgresEncodable>(_ value: Value?) {
+            parameters.append(Parameter(text: value?.postgresText ?? nil, typeOID: Value.postgresTypeOID))
+            sql += "$\(parameters.count)"
+        }
+
         /// A quoted SQL identifier (`"my schema"`), for names chosen by code.
         public mutating func appendInterpolation(identifier: String) {
             sql += PostgresQuery.quoteIdentifier(identifier)
