@@ -219,7 +219,7 @@ let package = Package(
         .testTarget(name: "SpotqCoreTests", dependencies: ["SpotqCore", "SpotqSynthetic"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PostgresClientTests",
-            dependencies: ["PostgresClient", "PostgresTestSupport"],
+            dependencies: ["PostgresClient", "PostgresTestSupport", "SpotqTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -237,7 +237,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SpotqStoreTests",
-            dependencies: ["SpotqStore", "SpotqSynthetic", "PostgresTestSupport"],
+            dependencies: ["SpotqStore", "SpotqSynthetic", "PostgresTestSupport", "SpotqTestSupport"],
             swiftSettings: swiftSettings
         ),
         // The services' integration tests, one target per area, sharing ServerTestSupport (the

@@ -18,18 +18,21 @@ public func withTimeout<T: Sendable>(
     }
 }
 
-/// Waits until `condition` holds, checking it every 50 ms, for at most `timeout`: for state
-/// that no event announces (a row in PostgreSQL, a queue's depth). A condition that throws
-/// counts as not yet; the last error is in the timeout's description.
+/// Waits until `condition` holds, checking it every `poll` (50 ms), for at most `timeout`:
+/// for state that no event announces (a row in PostgreSQL, a queue's depth). A condition
+/// that throws counts as not yet; the last error is in the timeout's description. A costly
+/// condition (one that starts a process) asks less often.
 public func eventually(
-    _ what: String, timeout: Duration = .seconds(20), _ condition: @escaping @Sendable () async throws -> Bool
+    _ what: String, timeout: Duration = .seconds(20), poll: Duration = .milliseconds(50),
+    _ condition: @escaping @Sendable () async throws -> Bool
 ) async throws {
-    _ = try await eventually(what, timeout: timeout) { try await condition() ? true : nil }
+    _ = try await eventually(what, timeout: timeout, poll: poll) { try await condition() ? true : nil }
 }
 
-/// The first non-nil value `produce` gives, checked every 50 ms for at most `timeout`.
+/// The first non-nil value `produce` gives, checked every `poll` for at most `timeout`.
 public func eventually<T: Sendable>(
-    _ what: String, timeout: Duration = .seconds(20), _ produce: @escaping @Sendable () async throws -> T?
+    _ what: String, timeout: Duration = .seconds(20), poll: Duration = .milliseconds(50),
+    _ produce: @escaping @Sendable () async throws -> T?
 ) async throws -> T {
     let lastError = LastError()
     do {
@@ -40,7 +43,7 @@ public func eventually<T: Sendable>(
                 } catch {
                     lastError.set(error)
                 }
-                try await Task.sleep(for: .milliseconds(50))
+                try await Task.sleep(for: poll)
             }
         }
     } catch let timeout as TimeoutError {

@@ -70,7 +70,7 @@ struct FleetWorld: Sendable {
     /// again (the first statement after a restart fails, the next reconnects).
     func count(_ sql: String) async throws -> Int {
         let postgres = fixture.postgres
-        return try await eventually("an answer to \(sql.prefix(60))", timeout: .seconds(10)) { try await postgres.count(sql) }
+        return try await eventually("an answer to \(sql.prefix(60))", timeout: .seconds(10), poll: .milliseconds(500)) { try await postgres.count(sql) }
     }
 
     var logs: String { processes.logs }
@@ -155,7 +155,7 @@ struct FleetWorld: Sendable {
     /// Waits until every item is settled; `inject` runs once when `at` images are done.
     func untilSettled(_ images: Int, timeout: Duration, inject: [(at: Int, path: String)] = []) async throws {
         let pending = Injections(inject)
-        try await eventually("all \(images) images settled", timeout: timeout) {
+        try await eventually("all \(images) images settled", timeout: timeout, poll: .milliseconds(250)) {
             // A dead process ends the wait at once; checkAlive below says which.
             guard processes.allAlive else { return true }
             let done = try await count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'")
@@ -168,7 +168,7 @@ struct FleetWorld: Sendable {
 
     /// Waits until `done` images are stored (the moment to strike).
     func untilDone(atLeast done: Int, timeout: Duration = .seconds(120)) async throws {
-        try await eventually("\(done) images done", timeout: timeout) {
+        try await eventually("\(done) images done", timeout: timeout, poll: .milliseconds(100)) {
             guard processes.allAlive else { return true }
             return try await count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") >= done
         }

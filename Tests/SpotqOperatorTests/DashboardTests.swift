@@ -37,7 +37,7 @@ struct DashboardTests {
                 // The dashboard and its routes are on the ops listener, and only there.
                 let base = "http://127.0.0.1:\(opsPort)"
                 let pods = "http://127.0.0.1:\(port)"
-                try await eventually("the server", timeout: .seconds(30)) {
+                try await eventually("the server", timeout: .seconds(30), poll: .milliseconds(100)) {
                     let opsUp = (try? await curl([base + "/healthz"]).status) == 200
                     let podsUp = (try? await curl([pods + "/healthz"]).status) == 200
                     return opsUp && podsUp

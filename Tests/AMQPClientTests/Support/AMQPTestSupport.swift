@@ -137,7 +137,7 @@ enum RabbitMQCtl {
     }
 
     /// Polls until the broker lists the connection named `name`, then returns its pid.
-    static func waitForConnectionPID(named name: String, within seconds: Double = 10) async throws -> String {
-        try await eventually("the broker lists connection \(name)", timeout: .seconds(seconds)) { try await connectionPID(named: name) }
+    static func waitForConnectionPID(named name: String, within seconds: Double = 60) async throws -> String {
+        try await eventually("the broker lists connection \(name)", timeout: .seconds(seconds), poll: .milliseconds(200)) { try await connectionPID(named: name) }
     }
 }
