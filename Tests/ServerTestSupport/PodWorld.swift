@@ -188,6 +188,9 @@ actor ServerSwitch {
     /// the old port again is retried for a while (the old listener may still be closing).
     func start() async throws -> Int {
         guard running == nil else { return port }
+        // A port below the ephemeral range: one the OS picked could be taken by any outgoing
+        // connection while the server is down, and it could not listen there again.
+        if port == 0 { port = try FreePort.find() }
         for _ in 0..<100 {
             var configuration = self.configuration
             configuration.port = port
