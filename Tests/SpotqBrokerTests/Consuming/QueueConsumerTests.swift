@@ -111,6 +111,14 @@ struct ShellFixture {
         return configuration
     }
 
+    /// A consumer of the fixture's queue whose handler follows each message's script (acking
+    /// plain ones), and the events it reports.
+    func scriptedConsumer() -> (QueueConsumer<ScriptedHandler>, AsyncStream<ScriptedHandler.Event>) {
+        let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
+        let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
+        return (QueueConsumer(configuration: configuration, amqp: amqp, handler: handler, logger: Self.logger), events)
+    }
+
     func publish(_ body: String) async throws {
         try await connection.withChannel { channel in
             try await channel.publish(exchange: exchange, routingKey: "test.\(body)", body: Array(body.utf8))
@@ -218,9 +226,7 @@ struct QueueConsumerTests {
 
     @Test func aStopFromOutside_endsConsuming_andLeavesLaterMessagesQueued() async throws {
         try await ShellFixture.with { fixture in
-            let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
-            let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
-            let consumer = QueueConsumer(configuration: fixture.configuration, amqp: fixture.amqp, handler: handler, logger: ShellFixture.logger)
+            let (consumer, events) = fixture.scriptedConsumer()
             let notice = ConsumeStop<Void>()
             let stop = ConsumeStop<String>(watching: { await notice.wait() == nil ? nil : "terminating" })
             let consuming = Task { try await consumer.consume(until: stop) }
@@ -259,9 +265,7 @@ struct QueueConsumerTests {
 
     @Test func aQueueDeletedUnderTheConsumer_isConsumedAgainOnceItIsBack() async throws {
         try await ShellFixture.with { fixture in
-            let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
-            let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
-            let consumer = QueueConsumer(configuration: fixture.configuration, amqp: fixture.amqp, handler: handler, logger: ShellFixture.logger)
+            let (consumer, events) = fixture.scriptedConsumer()
             let stop = ConsumeStop<String>()
             let consuming = Task { try await consumer.consume(until: stop) }
             try await fixture.publish("before")
@@ -284,9 +288,7 @@ struct QueueConsumerTests {
     @Test func aConnectionTheBrokerCloses_isReopened_andConsumingGoesOn() async throws {
         try await TemporaryVhost.with { amqpURL in
             try await ShellFixture.with(amqpURL: amqpURL) { fixture in
-                let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
-                let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
-                let consumer = QueueConsumer(configuration: fixture.configuration, amqp: fixture.amqp, handler: handler, logger: ShellFixture.logger)
+                let (consumer, events) = fixture.scriptedConsumer()
                 let stop = ConsumeStop<String>()
                 let consuming = Task { try await consumer.consume(until: stop) }
                 try await fixture.publish("before")
@@ -309,9 +311,7 @@ struct QueueConsumerTests {
 
     @Test func asAService_aGracefulShutdownEndsConsuming_andLeavesLaterMessagesQueued() async throws {
         try await ShellFixture.with { fixture in
-            let (events, continuation) = AsyncStream.makeStream(of: ScriptedHandler.Event.self)
-            let handler = ScriptedHandler(events: continuation, away: ConsumeStop(), back: ConsumeStop(), pause: nil)
-            let consumer = QueueConsumer(configuration: fixture.configuration, amqp: fixture.amqp, handler: handler, logger: ShellFixture.logger)
+            let (consumer, events) = fixture.scriptedConsumer()
             let group = ServiceGroup(services: [consumer], logger: ShellFixture.logger)
             let running = Task { try await group.run() }
             try await fixture.publish("first")
