@@ -191,7 +191,7 @@ actor ServerSwitch {
         // A port below the ephemeral range: one the OS picked could be taken by any outgoing
         // connection while the server is down, and it could not listen there again.
         if port == 0 { port = try FreePort.find() }
-        for _ in 0..<100 {
+        for _ in 0..<300 {
             var configuration = self.configuration
             configuration.port = port
             let (bound, sink) = AsyncStream.makeStream(of: Int.self)
@@ -216,9 +216,17 @@ actor ServerSwitch {
         throw TestEnvironmentError(description: "the spotq HTTP server could not listen on port \(port) again")
     }
 
+    /// Stops the server and returns once its port refuses connections (NIO may close the
+    /// listening socket after the application's task has ended).
     func stop() async {
         running?.cancel()
         _ = try? await running?.value
         running = nil
+        let port = self.port
+        try? await eventually("port \(port) refusing connections", timeout: .seconds(30)) {
+            guard let descriptor = try? RawSocket.connect(port: port) else { return true }
+            close(descriptor)
+            return false
+        }
     }
 }
