@@ -93,14 +93,15 @@ struct RequestTests {
 
     @Test func send_whenServerIsSlowerThanTimeout_throwsRetryableTimeout() async throws {
         try await TestServer.run { server in
+            // The server answers after 60 s: a timeout error (not the answer) proves the 300 ms
+            // limit ended the request, with no clock to read on a loaded machine. The server's
+            // handler is cancelled when the test server stops.
             let client = try makeClient()
-            let started = ContinuousClock.now
             let error = await #expect(throws: HTTPClientError.self) {
-                _ = try await client.send(HTTPRequest(url: server.url("/slow?delayMs=5000"), timeout: .milliseconds(300)))
+                _ = try await client.send(HTTPRequest(url: server.url("/slow?delayMs=60000"), timeout: .milliseconds(300)))
             }
             #expect(error?.code == .timeout)
             #expect(error?.isRetryable == true)
-            #expect(ContinuousClock.now - started < .seconds(3))
         }
     }
 
@@ -175,14 +176,15 @@ struct RequestTests {
         try await TestServer.run { server in
             let client = try makeClient()
             let task = Task {
-                try await client.send(HTTPRequest(url: server.url("/slow?delayMs=5000")))
+                try await client.send(HTTPRequest(url: server.url("/slow?delayMs=60000")))
             }
             // Wait until the server has the request, then cancel.
             try await eventually("the server has the request", timeout: .seconds(5)) { await !server.log.entries(forPath: "/slow").isEmpty }
             let cancelledAt = ContinuousClock.now
             task.cancel()
             await #expect(throws: CancellationError.self) { _ = try await task.value }
-            #expect(ContinuousClock.now - cancelledAt < .seconds(2))
+            // Far sooner than the 60 s answer: the cancellation ended it (loose, for a busy CI).
+            #expect(ContinuousClock.now - cancelledAt < .seconds(20))
         }
     }
 }
