@@ -13,19 +13,26 @@
 #   ctl      rabbitmqctl against this node, e.g. `ctl DIR PORT list_queues name`.
 #   destroy  stop, then delete DIR.
 #
-# Connect with: amqp://guest:guest@127.0.0.1:PORT/%2F (guest works from loopback).
+# Connect with: amqp://guest:guest@127.0.0.1:PORT/%2F (guest works from loopback),
+# or over TLS: amqps://guest:guest@localhost:PORT+3/%2F with DIR/tls/ca.pem as the
+# CA (the certificate names DNS:localhost and IP:127.0.0.1; rabbitmq-c checks
+# host names only against DNS names, so use `localhost`).
 #
 # Everything lives in DIR: etc/ (rabbitmq.conf, advanced.config, enabled_plugins,
 # an empty rabbitmq-env.conf so /etc/rabbitmq is never read), mnesia/ (all node
-# data), log/, home/ (HOME, holding the Erlang cookie) and rabbitmq.pid.
+# data), log/, home/ (HOME, holding the Erlang cookie), tls/ (a CA and the
+# node's certificate, made with openssl at the first start and kept) and
+# rabbitmq.pid.
 #
-# Ports. A node at AMQP port PORT uses the three ports PORT, PORT+1, PORT+2:
+# Ports. A node at AMQP port PORT uses the five ports PORT to PORT+4:
 #   PORT     AMQP 0-9-1, 127.0.0.1 only
 #   PORT+1   its own epmd (Erlang port mapper), 127.0.0.1 only
 #   PORT+2   Erlang distribution (rabbitmqctl talks to the node here), 127.0.0.1 only
+#   PORT+3   AMQP 0-9-1 over TLS (amqps), 127.0.0.1 only
+#   PORT+4   the management HTTP API (rabbitmq_management), 127.0.0.1 only
 # rabbitmqctl's own short-lived node listens on a kernel-chosen ephemeral port,
-# so any number of `ctl` calls can run at once. Give each node a block of three
-# ports (default 55672-55674); PORT must be at most 65533. The obvious scheme of
+# so any number of `ctl` calls can run at once. Give each node a block of five
+# ports (default 55672-55676); PORT must be at most 65531. The obvious scheme of
 # PORT+10000 / PORT+20000 does not fit: 55672+20000 > 65535. Nothing here uses
 # the system node's ports (5672, 4369, 25672, 35672-35682) or its cookie.
 # The node name is spotq-PORT@localhost.
@@ -61,13 +68,16 @@ dir=$(realpath -m -- "$2")
 port=$3
 shift 3
 [[ $command == ctl ]] || (($# == 0)) || usage
-if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65533)); then
-    die "PORT must be 1024-65533, got '$port'"
+if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65531)); then
+    die "PORT must be 1024-65531, got '$port'"
 fi
 me="rabbitmq-instance[$port]"
 
 readonly epmd_port=$((port + 1))
 readonly dist_port=$((port + 2))
+readonly tls_port=$((port + 3))
+readonly management_port=$((port + 4))
+readonly tls_dir="$dir/tls"
 readonly node="spotq-$port@localhost"
 readonly pid_file="$dir/rabbitmq.pid"
 readonly epmd_marker="$dir/epmd.started"
@@ -135,12 +145,56 @@ log_tail() {
     echo "----" >&2
 }
 
+# A private CA and a server certificate for localhost / 127.0.0.1, made once.
+# Test-only material: the CA key never leaves DIR/tls.
+make_certificates() {
+    [[ -s $tls_dir/ca.pem && -s $tls_dir/server.pem && -s $tls_dir/server.key ]] && return
+    command -v openssl >/dev/null || die "openssl is missing (run scripts/install-deps.sh)"
+    mkdir -p -- "$tls_dir"
+    local work
+    work=$(mktemp -d "$tls_dir/.make.XXXXXX")
+    (
+        cd "$work"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout ca.key -out ca.pem \
+            -subj "/CN=spotq test CA ($node)" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost"
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+            -out server.pem -extfile server.ext
+        openssl verify -CAfile ca.pem server.pem
+    ) >"$work/openssl.log" 2>&1 || { cat "$work/openssl.log" >&2; die "could not make the TLS certificates in $tls_dir"; }
+    chmod 600 "$work/ca.key" "$work/server.key"
+    mv -f "$work/ca.key" "$work/server.key" "$work/server.pem" "$tls_dir/"
+    # The CA last: its presence says the set is complete.
+    mv -f "$work/ca.pem" "$tls_dir/ca.pem"
+    rm -rf -- "$work"
+}
+
 write_config() {
     mkdir -p -- "$dir/etc/conf.d" "$dir/home" "$dir/mnesia" "$dir/log"
+    make_certificates
     : >"$RABBITMQ_CONF_ENV_FILE"
     cat >"$dir/etc/rabbitmq.conf" <<EOF
 # Written by scripts/rabbitmq-instance.sh at every start: edits here are lost.
 listeners.tcp.default = 127.0.0.1:$port
+
+# AMQP over TLS, as pods on the public internet reach the broker. No client
+# certificates: pods log in with their own user name and password.
+listeners.ssl.default = 127.0.0.1:$tls_port
+ssl_options.cacertfile = $tls_dir/ca.pem
+ssl_options.certfile = $tls_dir/server.pem
+ssl_options.keyfile = $tls_dir/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+ssl_options.versions.1 = tlsv1.3
+ssl_options.versions.2 = tlsv1.2
+
+# The management HTTP API: the provisioner makes and removes each pod's broker
+# user through it.
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $management_port
 
 # consumer_timeout: how long a consumer may hold one unacknowledged delivery
 # before the broker closes its channel and requeues everything on it. spotq
@@ -163,8 +217,11 @@ EOF
 %% Written by scripts/rabbitmq-instance.sh: Erlang distribution on loopback only.
 [{kernel, [{inet_dist_use_interface, {127,0,0,1}}]}].
 EOF
-    # Kept if present, so plugins enabled later with this node's environment stay enabled.
-    [[ -f $RABBITMQ_ENABLED_PLUGINS_FILE ]] || echo '[].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+    # The management plugin always; others enabled later with this node's
+    # environment are kept.
+    if ! grep -q rabbitmq_management "$RABBITMQ_ENABLED_PLUGINS_FILE" 2>/dev/null; then
+        echo '[rabbitmq_management].' >"$RABBITMQ_ENABLED_PLUGINS_FILE"
+    fi
 }
 
 ensure_epmd() {
@@ -232,6 +289,8 @@ do_start() {
     for attempt in 1 2 3; do
         port_open "$port" && die "port $port is taken by another program"
         port_open "$dist_port" && die "port $dist_port (PORT+2, for Erlang distribution) is taken by another program"
+        port_open "$tls_port" && die "port $tls_port (PORT+3, for AMQP over TLS) is taken by another program"
+        port_open "$management_port" && die "port $management_port (PORT+4, for the management API) is taken by another program"
         ensure_epmd
         : >"$startup_log"
         # setsid: a session of its own, so the node outlives this script and its
@@ -243,7 +302,7 @@ do_start() {
         echo "$pid" >"$pid_file"
         if wait_started "$pid"; then
             pid=$(node_pid) || true
-            echo "$me: running $node, AMQP 127.0.0.1:$port, epmd $epmd_port, distribution $dist_port (pid $pid, logs $dir/log)"
+            echo "$me: running $node, AMQP 127.0.0.1:$port, AMQPS localhost:$tls_port, management 127.0.0.1:$management_port, epmd $epmd_port, distribution $dist_port (pid $pid, logs $dir/log)"
             return
         fi
         # Seen once: the distribution port check failed although nothing listened

@@ -8,9 +8,11 @@
 #
 # Data lives in .spotq/postgres and .spotq/rabbitmq in the repository root.
 # Ports: SPOTQ_PG_PORT (default 55432) and SPOTQ_AMQP_PORT (default 55672; the
-# RabbitMQ node also uses the two ports after it, see rabbitmq-instance.sh).
+# RabbitMQ node also uses the four ports after it, see rabbitmq-instance.sh).
 #
 # After `up`, `. .spotq/env` exports SPOTQ_DATABASE_URL, SPOTQ_AMQP_URL,
+# SPOTQ_AMQPS_URL (the same node over TLS) with SPOTQ_AMQP_CA_FILE (the CA that
+# signed its certificate), SPOTQ_RABBITMQ_MANAGEMENT_URL (its management API),
 # SPOTQ_RABBITMQCTL (rabbitmqctl for this node) and the paths of the two
 # instance scripts, which integration tests use to start throwaway servers.
 set -euo pipefail
@@ -71,6 +73,9 @@ EOF
     cat >"$state/env.tmp" <<EOF
 export SPOTQ_DATABASE_URL='postgresql://spotq@127.0.0.1:$pg_port/spotq'
 export SPOTQ_AMQP_URL='amqp://guest:guest@127.0.0.1:$amqp_port/%2F'
+export SPOTQ_AMQPS_URL='amqps://guest:guest@localhost:$((amqp_port + 3))/%2F'
+export SPOTQ_AMQP_CA_FILE='$rmq_dir/tls/ca.pem'
+export SPOTQ_RABBITMQ_MANAGEMENT_URL='http://guest:guest@127.0.0.1:$((amqp_port + 4))'
 export SPOTQ_RABBITMQCTL='$wrapper'
 export SPOTQ_POSTGRES_INSTANCE_SCRIPT='$pg_script'
 export SPOTQ_RABBITMQ_INSTANCE_SCRIPT='$rmq_script'

@@ -46,7 +46,7 @@ public enum FreePort {
         try find(consecutive: 1)
     }
 
-    /// The first of `consecutive` free ports in a row (a RabbitMQ node wants three).
+    /// The first of `consecutive` free ports in a row (a RabbitMQ node wants five).
     public static func find(consecutive: Int) throws -> Int {
         for _ in 0..<200 {
             let port = Int.random(in: 20_000..<(32_000 - consecutive))
