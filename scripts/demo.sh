@@ -91,6 +91,8 @@ started=$(date +%s)
 say "starting spotq server (pods' HTTP on :$http_port, /metrics and the dashboard on :$ops_port) and spotq provisioner"
 "$spotq" server >"$demo/server.log" 2>&1 &
 pids+=($!)
+# Pods reach the broker over TLS, as they would over the internet, with the CA sent to them.
+SPOTQ_POD_AMQP_URL=${SPOTQ_AMQPS_URL%/*}/spotq_demo SPOTQ_POD_AMQP_CA_FILE=$SPOTQ_AMQP_CA_FILE \
 SPOTQ_RUNPOD_API_URL=http://127.0.0.1:$api_port/graphql SPOTQ_POD_SERVER_URL=http://127.0.0.1:$http_port \
   SPOTQ_PROVISION_INTERVAL_SECONDS=2 SPOTQ_DEMAND_MAX_AGE_SECONDS=30 SPOTQ_MAX_PODS=6 SPOTQ_BUDGET_USD_PER_HOUR=2 \
   SPOTQ_POD_START_TIMEOUT_SECONDS=60 "$spotq" provisioner >"$demo/provisioner.log" 2>&1 &

@@ -1,11 +1,15 @@
+import Foundation
+
 /// How to reach a RabbitMQ broker and how patient to be with it.
 ///
 /// Defaults suit a broker on the same network: a 30 s heartbeat, 10 s to connect and log in,
 /// 30 s for any RPC and for publisher confirms. Validate once with ``endpoint()`` at start.
 public struct AMQPConfiguration: Sendable, CustomStringConvertible {
-    /// `amqp://user:password@host:port/vhost`; the vhost is percent-decoded (`%2F` is `/`),
-    /// an absent path means vhost `/`. TLS (`amqps://`) is not supported by this client.
+    /// `amqp://user:password@host:port/vhost`, or `amqps://…` for TLS (see ``tls``); the
+    /// vhost is percent-decoded (`%2F` is `/`), an absent path means vhost `/`.
     public var url: String
+    /// How an `amqps://` connection checks the broker. Ignored for `amqp://`.
+    public var tls: AMQPTLSSettings = AMQPTLSSettings()
     /// Sent as client property `connection_name`, so `rabbitmqctl list_connections name`
     /// and the management UI show who this is.
     public var connectionName: String?
@@ -73,6 +77,37 @@ public struct AMQPConfiguration: Sendable, CustomStringConvertible {
         where value <= .zero {
             throw AMQPError(code: .invalidArgument, message: "\(name) must be positive")
         }
-        return try AMQPEndpoint(parsing: url)
+        let endpoint = try AMQPEndpoint(parsing: url)
+        if endpoint.usesTLS, let caFile = tls.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
+            throw AMQPError(code: .invalidArgument, message: "the CA file '\(caFile)' for amqps:// (SPOTQ_AMQP_CA_FILE) cannot be read")
+        }
+        return endpoint
+    }
+}
+
+/// How an `amqps://` connection checks the broker's certificate. Both checks are on by
+/// default; turning either off lets anyone on the network path read and forge the traffic.
+public struct AMQPTLSSettings: Sendable, Equatable {
+    /// PEM file of the CA (or CAs) that signed the broker's certificate. Without one, the
+    /// system's bundle (``systemBundle``) is used: rabbitmq-c itself loads no default CAs.
+    public var caFile: String?
+    /// Check that a trusted CA signed the broker's certificate.
+    public var verifyPeer = true
+    /// Check that the certificate names the host in the URL. rabbitmq-c 0.11 matches DNS
+    /// names only, never IP addresses: connect by name (`localhost`, not `127.0.0.1`).
+    public var verifyHostname = true
+
+    public init(caFile: String? = nil, verifyPeer: Bool = true, verifyHostname: Bool = true) {
+        self.caFile = caFile
+        self.verifyPeer = verifyPeer
+        self.verifyHostname = verifyHostname
+    }
+
+    /// Debian's (and most Linux distributions') bundle of public CAs.
+    public static let systemBundle = "/etc/ssl/certs/ca-certificates.crt"
+
+    /// The CA file a connection loads: the configured one, else the system's if present.
+    var effectiveCAFile: String? {
+        caFile ?? (FileManager.default.isReadableFile(atPath: Self.systemBundle) ? Self.systemBundle : nil)
     }
 }

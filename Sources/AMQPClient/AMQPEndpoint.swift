@@ -7,10 +7,13 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var user: String
     /// The virtual host, percent-decoded (`%2F` → `/`).
     public var vhost: String
+    /// `amqps://`: TLS, the broker's certificate checked (``AMQPConfiguration/tls``).
+    public var usesTLS: Bool
     var password: String
 
     /// Parses with rabbitmq-c's `amqp_parse_url`, so the rules are the library's: defaults
-    /// guest/guest@localhost:5672, vhost `/` when the URL has no path, percent-decoding.
+    /// guest/guest@localhost:5672 (5671 for `amqps://`), vhost `/` when the URL has no path,
+    /// percent-decoding.
     public init(parsing url: String) throws(AMQPError) {
         var buffer = Array(url.utf8CString)
         var info = amqp_connection_info()
@@ -23,9 +26,7 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
                 message: "cannot parse AMQP URL '\(redacted)': expected amqp://user:password@host:port/vhost "
                     + "(percent-encode '/' in the vhost as %2F; no query parameters)")
         }
-        guard !info.ssl.boolValue else {
-            throw AMQPError(code: .invalidURL, message: "amqps:// is not supported by this client ('\(redacted)')")
-        }
+        usesTLS = info.ssl.boolValue
         // The info points into `buffer` (or at static defaults); copy before it goes.
         host = String(cString: info.host)
         port = Int(info.port)
@@ -37,9 +38,10 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public init(host: String, port: Int = 5672, user: String = "guest", password: String = "guest", vhost: String = "/") {
+    public init(host: String, port: Int = 5672, user: String = "guest", password: String = "guest", vhost: String = "/", usesTLS: Bool = false) {
         self.host = host
         self.port = port
+        self.usesTLS = usesTLS
         self.user = user
         self.password = password
         self.vhost = vhost
@@ -48,7 +50,7 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// `host:port` as used in error messages and logs.
     public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    public var description: String { "amqp://\(user)@\(address) vhost '\(vhost)'" }
+    public var description: String { "\(usesTLS ? "amqps" : "amqp")://\(user)@\(address) vhost '\(vhost)'" }
 
     /// Replaces the password of an `amqp://user:password@…` URL with `***`.
     static func redact(_ url: String) -> String {

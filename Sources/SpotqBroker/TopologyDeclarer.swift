@@ -17,7 +17,7 @@ public enum TopologyDeclarer {
         amqpURL: String, settings: BrokerTopologySettings = .init(), logger: Logger
     ) async throws -> Counts {
         let connection = try await AMQPConnection.connect(
-            configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq migrate"), logger: logger)
+            configuration: AMQPConfiguration.spotq(url: amqpURL, connectionName: "spotq migrate"), logger: logger)
         do {
             let counts = try await connection.withChannel { channel in
                 try await declare(.standard(settings), on: channel)

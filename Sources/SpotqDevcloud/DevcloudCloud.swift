@@ -453,7 +453,7 @@ public actor DevcloudCloud {
         }
         let env = pod.environment.keys.sorted().map { key in
             // The upload token and broker URL are the pod's own; listing shows only names.
-            "\"\(key)=\(key.contains("TOKEN") || key.contains("URL") ? "***" : (pod.environment[key] ?? ""))\""
+            "\"\(Self.escape("\(key)=\(key.contains("TOKEN") || key.contains("URL") ? "***" : (pod.environment[key] ?? ""))"))\""
         }.joined(separator: ", ")
         return #"{"id": "\#(pod.id)", "name": "\#(Self.escape(pod.name))", "desiredStatus": "\#(pod.desiredStatus)", "podType": "\#(pod.interruptible ? "INTERRUPTABLE" : "RESERVED")", "costPerHr": \#(pod.costPerHour), "gpuCount": \#(pod.gpuCount), "volumeInGb": \#(pod.volumeGB), "containerDiskInGb": 1, "imageName": "devcloud", "machineId": "devcloud-1", "lastStatusChange": "\#(Self.escape(pod.lastStatusChange))", "env": [\#(env)], "machine": {"gpuDisplayName": "\#(Self.escape(pod.gpuType))", "podHostId": "\#(pod.id)-devcloud"}, "runtime": \#(runtime)}"#
     }

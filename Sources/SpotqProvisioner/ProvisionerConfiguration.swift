@@ -8,6 +8,9 @@ public struct ProvisionerConfiguration: Sendable {
     public var podServerURL: String
     /// The AMQP URL pods consume with (give them a user limited to spotq's queues).
     public var podAMQPURL: String
+    /// PEM of the CA that signed the broker's certificate, sent to pods (SPOTQ_POD_AMQP_CA_FILE),
+    /// when it is not a public CA a pod's system already trusts.
+    public var podAMQPCAPEM: String?
     /// Batch upload tokens derive from it (the server's SPOTQ_SECRET).
     public var secret: String
     public var runPodEndpoint = "https://api.runpod.io/graphql"
@@ -37,6 +40,12 @@ public struct ProvisionerConfiguration: Sendable {
         var configuration = ProvisionerConfiguration(
             fleet: try FleetSettings.from(source, targetHoursPerPod: targetHoursPerPod), podServerURL: server,
             podAMQPURL: source.string(nil, env: "SPOTQ_POD_AMQP_URL") ?? amqpURL, secret: secret, runPodAPIKey: key)
+        if let caFile = source.string(nil, env: "SPOTQ_POD_AMQP_CA_FILE") {
+            guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8), pem.contains("-----BEGIN CERTIFICATE-----") else {
+                throw ConfigurationError(message: "SPOTQ_POD_AMQP_CA_FILE '\(caFile)' is not a readable PEM certificate file")
+            }
+            configuration.podAMQPCAPEM = pem
+        }
         configuration.runPodEndpoint = source.string(nil, env: "SPOTQ_RUNPOD_API_URL") ?? configuration.runPodEndpoint
         configuration.recoverySeconds = setupSeconds
         return configuration
@@ -49,6 +58,7 @@ public struct ProvisionerConfiguration: Sendable {
             ("SPOTQ_UPLOAD_TOKEN", BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", podAMQPURL),
             ("SPOTQ_WORKSPACE", fleet.template.volumeMountPath),
         ]
+        if let pem = podAMQPCAPEM { environment.append(("SPOTQ_AMQP_CA_PEM", pem)) }
         if let bootstrap = fleet.template.bootstrapURL { environment.append(("SPOTQ_BOOTSTRAP_URL", bootstrap)) }
         return environment
     }

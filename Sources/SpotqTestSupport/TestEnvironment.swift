@@ -16,6 +16,16 @@ public enum TestEnvironment {
         try value(of: "SPOTQ_AMQP_URL")
     }
 
+    /// The shared broker over TLS (`amqps://…@localhost:…`) and the CA that signed its
+    /// certificate, as `scripts/services.sh` writes them.
+    public static func amqpsURL() throws -> String {
+        try value(of: "SPOTQ_AMQPS_URL")
+    }
+
+    public static func amqpCAFile() throws -> String {
+        try value(of: "SPOTQ_AMQP_CA_FILE")
+    }
+
     /// A name no other test run uses, for queues, exchanges, schemas and databases.
     /// Lowercase letters, digits and underscores only, so it is a valid SQL identifier.
     public static func uniqueName(_ prefix: String) -> String {

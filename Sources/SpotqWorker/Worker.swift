@@ -1,6 +1,8 @@
+import Foundation
 import AMQPClient
 import Logging
 import ServiceLifecycle
+import SpotqBroker
 import SpotqCore
 
 /// `spotq worker`: what runs on every pod. GPU check, manifest, models downloaded in the
@@ -35,7 +37,7 @@ public struct Worker: Sendable {
     public func run() async throws -> Exit {
         let clients = try WorkerClients(logger: logger)
         defer { clients.shutdown() }
-        let amqp = AMQPClient(configuration: AMQPConfiguration(url: configuration.amqpURL, connectionName: "spotq worker \(configuration.podID)"), logger: logger)
+        let amqp = AMQPClient(configuration: try brokerConfiguration(), logger: logger)
         do {
             let exit = try await run(clients: clients, amqp: amqp)
             await amqp.close()
@@ -44,6 +46,20 @@ public struct Worker: Sendable {
             await amqp.close()
             throw error
         }
+    }
+
+    /// The broker connection's settings; a CA sent as PEM text is written to the workspace
+    /// (a public certificate, not a secret) for rabbitmq-c, which reads CAs from files only.
+    func brokerConfiguration() throws -> AMQPConfiguration {
+        var amqp = AMQPConfiguration.spotq(url: configuration.amqpURL, connectionName: "spotq worker \(configuration.podID)")
+        if let pem = configuration.amqpCAPEM {
+            let folder = configuration.workspace.appendingPathComponent(".spotq", isDirectory: true)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let file = folder.appendingPathComponent("broker-ca.pem")
+            try Data(pem.utf8).write(to: file, options: .atomic)
+            amqp.tls.caFile = file.path
+        }
+        return amqp
     }
 
     func run(clients: WorkerClients, amqp: AMQPClient) async throws -> Exit {

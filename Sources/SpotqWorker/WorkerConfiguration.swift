@@ -9,6 +9,10 @@ public struct WorkerConfiguration: Sendable {
     public var serverURL: String
     public var uploadToken: String
     public var amqpURL: String
+    /// The CA that signed the broker's certificate, as PEM text (SPOTQ_AMQP_CA_PEM): the
+    /// provisioner sends it when the broker's CA is private, since a pod has no file of ours.
+    /// Without it, SPOTQ_AMQP_CA_FILE, else the system's CAs.
+    public var amqpCAPEM: String?
     public var comfyURL = "http://127.0.0.1:8188"
     public var workspace: URL
     /// Who this pod is, for events: provider name and the provider's pod id.
@@ -70,6 +74,10 @@ public struct WorkerConfiguration: Sendable {
             amqpURL: try required("SPOTQ_AMQP_URL", "RabbitMQ's URL"),
             workspace: URL(fileURLWithPath: settings.string(nil, env: "SPOTQ_WORKSPACE") ?? "/workspace"),
             podID: settings.string(nil, env: "SPOTQ_POD_ID") ?? settings.string(nil, env: "RUNPOD_POD_ID") ?? ProcessInfo.processInfo.hostName)
+        configuration.amqpCAPEM = settings.string(nil, env: "SPOTQ_AMQP_CA_PEM")
+        if let pem = configuration.amqpCAPEM, !pem.contains("-----BEGIN CERTIFICATE-----") {
+            throw ConfigurationError(message: "SPOTQ_AMQP_CA_PEM is not a PEM certificate (it must hold -----BEGIN CERTIFICATE-----)")
+        }
         configuration.comfyURL = settings.string(nil, env: "SPOTQ_COMFY_URL") ?? configuration.comfyURL
         configuration.provider = settings.string(nil, env: "SPOTQ_POD_PROVIDER") ?? (settings.string(nil, env: "RUNPOD_POD_ID") != nil ? "runpod" : "devcloud")
         configuration.gpuCheckCommand = settings.string(nil, env: "SPOTQ_GPU_CHECK") ?? configuration.gpuCheckCommand

@@ -136,6 +136,8 @@ struct FleetWorld: Sendable {
         try processes.start("provisioner", spotq, ["provisioner"], environment: base.merging(planning) { $1 }.merging([
             "SPOTQ_RUNPOD_API_URL": "http://127.0.0.1:\(apiPort)/graphql", "SPOTQ_RUNPOD_API_KEY": apiKey,
             "SPOTQ_POD_SERVER_URL": podServerURL, "SPOTQ_PROVISION_INTERVAL_SECONDS": "1",
+            // Pods reach the broker as they would over the internet: by TLS, the CA sent to them.
+            "SPOTQ_POD_AMQP_URL": try Self.tlsURL(sameVhostAs: fixture.amqp.configuration.url), "SPOTQ_POD_AMQP_CA_FILE": try TestEnvironment.amqpCAFile(),
             "SPOTQ_DEMAND_MAX_AGE_SECONDS": "20", "SPOTQ_MAX_PODS": "5", "SPOTQ_POD_START_TIMEOUT_SECONDS": "30",
         ]) { $1 }.merging(options.provisionerEnvironment) { $1 })
         do {
@@ -150,6 +152,15 @@ struct FleetWorld: Sendable {
             #expect(status == 0, "\(name) did not stop cleanly: \(process.output.suffix(2_000))")
             await process.cleanUp()
         }
+    }
+
+    /// The shared broker's TLS listener, on the vhost `plainURL` names.
+    static func tlsURL(sameVhostAs plainURL: String) throws -> String {
+        let tls = try TestEnvironment.amqpsURL()
+        guard let vhostStart = plainURL.lastIndex(of: "/"), let tlsVhostStart = tls.lastIndex(of: "/") else {
+            throw TestEnvironmentError(description: "AMQP URLs without a vhost: \(AMQPConfiguration(url: plainURL).redactedURL)")
+        }
+        return String(tls[..<tlsVhostStart]) + plainURL[vhostStart...]
     }
 
     /// Waits until every item is settled; `inject` runs once when `at` images are done.

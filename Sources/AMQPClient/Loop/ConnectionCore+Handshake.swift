@@ -40,9 +40,9 @@ extension ConnectionCore {
     private static func connectSocket(
         _ state: amqp_connection_state_t, configuration: AMQPConfiguration, endpoint: AMQPEndpoint
     ) throws {
-        guard let socket = amqp_tcp_socket_new(state) else {
-            throw AMQPError(code: .connectionFailed, message: "rabbitmq-c could not create a TCP socket object")
-        }
+        let socket = try endpoint.usesTLS
+            ? tlsSocket(state, settings: configuration.tls, endpoint: endpoint)
+            : tcpSocket(state)
         var timeout = timeval(configuration.connectTimeout)
         errno = 0
         let status = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
@@ -54,6 +54,14 @@ extension ConnectionCore {
                 reason = "no answer within \(configuration.connectTimeout)"
             case AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED.rawValue:
                 reason = "the host name could not be resolved"
+            case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
+                reason = "TLS: the broker's certificate does not name the host '\(endpoint.host)' "
+                    + "(rabbitmq-c matches DNS names only, never IP addresses: connect by a name the certificate lists)"
+            case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
+                reason = "TLS: the broker's certificate is not signed by a trusted CA "
+                    + "(CA file: \(configuration.tls.effectiveCAFile ?? "none"); set SPOTQ_AMQP_CA_FILE to the CA that signed it)"
+            case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue:
+                reason = "the TLS handshake failed (is \(endpoint.address) a TLS listener? amqps:// usually uses port 5671)"
             case AMQP_STATUS_SOCKET_ERROR.rawValue where savedErrno == ECONNREFUSED || savedErrno == EINPROGRESS:
                 // rabbitmq-c's non-blocking connect leaves errno at EINPROGRESS when the
                 // connection is refused (it reads SO_ERROR without passing it on).
@@ -68,6 +76,40 @@ extension ConnectionCore {
                 message: "could not connect to the AMQP broker at \(endpoint.address): \(reason); "
                     + "check that RabbitMQ is running and listening there")
         }
+    }
+}
+
+extension ConnectionCore {
+    private static func tcpSocket(_ state: amqp_connection_state_t) throws -> OpaquePointer {
+        guard let socket = amqp_tcp_socket_new(state) else {
+            throw AMQPError(code: .connectionFailed, message: "rabbitmq-c could not create a TCP socket object")
+        }
+        return socket
+    }
+
+    /// A TLS socket that checks the broker's certificate and host name (unless told not to),
+    /// TLS 1.2 or newer (rabbitmq-c 0.11 still negotiates 1.3 with OpenSSL 3).
+    private static func tlsSocket(_ state: amqp_connection_state_t, settings: AMQPTLSSettings, endpoint: AMQPEndpoint) throws -> OpaquePointer {
+        guard let socket = amqp_ssl_socket_new(state) else {
+            throw AMQPError(code: .connectionFailed, message: "rabbitmq-c could not create a TLS socket object (OpenSSL failed to initialise)")
+        }
+        if let caFile = settings.effectiveCAFile {
+            let status = amqp_ssl_socket_set_cacert(socket, caFile)
+            guard status == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(code: .invalidArgument, message: "the CA file '\(caFile)' for \(endpoint.address) is not a PEM certificate bundle OpenSSL can load")
+            }
+        } else if settings.verifyPeer {
+            throw AMQPError(
+                code: .invalidArgument,
+                message: "no CA to check the broker's certificate with: set SPOTQ_AMQP_CA_FILE (there is no \(AMQPTLSSettings.systemBundle))")
+        }
+        amqp_ssl_socket_set_verify_peer(socket, settings.verifyPeer ? 1 : 0)
+        amqp_ssl_socket_set_verify_hostname(socket, settings.verifyHostname ? 1 : 0)
+        let status = amqp_ssl_socket_set_ssl_versions(socket, AMQP_TLSv1_2, AMQP_TLSvLATEST)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(code: .connectionFailed, message: "rabbitmq-c refused TLS 1.2+: \(String(cString: amqp_error_string2(status)))")
+        }
+        return socket
     }
 }
 

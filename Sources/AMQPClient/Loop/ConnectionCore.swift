@@ -66,8 +66,11 @@ final class ConnectionCore {
             pollfd(fd: socket, events: Int16(POLLIN), revents: 0),
             pollfd(fd: handle.mailbox.wakeFD, events: Int16(POLLIN), revents: 0),
         ]
+        // Whether the last pump stopped at its limit rather than at "nothing more": over TLS,
+        // OpenSSL may then hold decrypted bytes that poll() on the socket cannot see.
+        var moreMayBeBuffered = false
         while deadError == nil {
-            let busy = handle.mailbox.hasJobs || amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0
+            let busy = moreMayBeBuffered || handle.mailbox.hasJobs || amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0
             fds[0].revents = 0
             fds[1].revents = 0
             let ready = poll(&fds, 2, busy ? 0 : tickMilliseconds)
@@ -80,29 +83,33 @@ final class ConnectionCore {
             for job in handle.mailbox.takeAll() {
                 if let deadError { job.fail(deadError) } else { job.run(self) }
             }
-            if deadError == nil { pumpInbound(limit: 512) }
+            moreMayBeBuffered = deadError == nil && !pumpInbound(limit: 512)
             if deadError == nil { checkTimers() }
         }
         tearDown()
     }
 
     /// Reads and dispatches up to `limit` frames without blocking; lets rabbitmq-c send a
-    /// heartbeat when one is due.
-    func pumpInbound(limit: Int) {
+    /// heartbeat when one is due. True when it read everything there was (rabbitmq-c reads
+    /// through OpenSSL first, so "nothing more" covers TLS's buffer too); false when it
+    /// stopped at `limit` (or the connection died).
+    @discardableResult
+    func pumpInbound(limit: Int) -> Bool {
         var immediately = timeval(tv_sec: 0, tv_usec: 0)
         for _ in 0..<limit {
             var frame = amqp_frame_t()
             let status = amqp_simple_wait_frame_noblock(state, &frame, &immediately)
-            if status == AMQP_STATUS_TIMEOUT.rawValue { return }
+            if status == AMQP_STATUS_TIMEOUT.rawValue { return true }
             guard status == AMQP_STATUS_OK.rawValue else {
                 markDead(libraryError(status, while: "reading from the broker"))
-                return
+                return false
             }
             lastInbound = .now
             dispatch(frame)
-            guard deadError == nil else { return }
+            guard deadError == nil else { return false }
             amqp_maybe_release_buffers_on_channel(state, frame.channel)
         }
+        return false
     }
 
     /// Dispatches frames rabbitmq-c queued during RPCs, so none is left for a channel number

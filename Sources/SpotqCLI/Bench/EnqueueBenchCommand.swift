@@ -120,8 +120,8 @@ struct EnqueueBenchmark {
 
     func measureAMQP(_ messages: [EnqueueMessage]) async throws -> (publish: Double, ingest: Double) {
         let scratch = "spotq.bench.\(UInt32.random(in: 0...UInt32.max))"
-        let connection = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq bench"), logger: logger)
-        let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq bench consumer"), logger: logger)
+        let connection = try await AMQPConnection.connect(configuration: AMQPConfiguration.spotq(url: amqpURL, connectionName: "spotq bench"), logger: logger)
+        let amqp = AMQPClient(configuration: AMQPConfiguration.spotq(url: amqpURL, connectionName: "spotq bench consumer"), logger: logger)
         do {
             let result = try await connection.withChannel { channel in
                 // The same queue type and arguments as spotq.enqueue, dead-lettering to a scratch queue.

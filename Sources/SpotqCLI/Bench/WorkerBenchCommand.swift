@@ -127,7 +127,7 @@ struct WorkerBenchmark {
         let assetsApp = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { assetServer.register(on: $0) }) { sink.yield(("assets", $0)) }
         let comfyApp = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { comfy.register(on: $0) }) { sink.yield(("comfy", $0)) }
         let httpApp = SpotqHTTPServer.makePodApplication(configuration: http, postgres: postgres, logger: quiet) { sink.yield(("http", $0)) }
-        let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq bench worker"), logger: quiet)
+        let amqp = AMQPClient(configuration: AMQPConfiguration.spotq(url: amqpURL, connectionName: "spotq bench worker"), logger: quiet)
         let eventsExchange = "spotq.bench.events.\(UUID().uuidString.prefix(8).lowercased())"
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await assetsApp.run() }

@@ -2,6 +2,7 @@ import AMQPClient
 import ArgumentParser
 import Foundation
 import PostgresClient
+import SpotqBroker
 import SpotqCore
 import SpotqServer
 import SpotqStore
@@ -63,7 +64,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             }
         case .amqp:
             let amqp = try await AMQPConnection.connect(
-                configuration: AMQPConfiguration(url: try connection.resolvedAMQPURL(), connectionName: "spotq enqueue"), logger: logger)
+                configuration: AMQPConfiguration.spotq(url: try connection.resolvedAMQPURL(), connectionName: "spotq enqueue"), logger: logger)
             do {
                 var enqueuer = AMQPBulkEnqueuer(connection: amqp)
                 enqueuer.validator = validator

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import PostgresClient
 import ServiceLifecycle
+import SpotqBroker
 import SpotqCore
 import SpotqProvisioner
 import SpotqStore
@@ -35,7 +36,7 @@ struct ProvisionerCommand: AsyncParsableCommand {
             settings, amqpURL: amqpURL, targetHoursPerPod: planning.policy.targetHoursPerPod, setupSeconds: planning.gpu.fixedSetupSeconds)
         let postgresConfiguration = try PostgresConfiguration(url: try connection.resolvedDatabaseURL())
         let postgres = PostgresClient(configuration: postgresConfiguration, logger: logger)
-        let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq provisioner"), logger: logger)
+        let amqp = AMQPClient(configuration: AMQPConfiguration.spotq(url: amqpURL, connectionName: "spotq provisioner"), logger: logger)
         let http = try HTTPClient(logger: logger, name: "spotq-provider-api")
         defer { http.shutdown() }
         let provider = RunPodProvider(endpoint: configuration.runPodEndpoint, apiKey: configuration.runPodAPIKey, http: http, logger: logger)

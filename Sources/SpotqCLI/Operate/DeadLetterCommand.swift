@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PostgresClient
+import SpotqBroker
 import SpotqServer
 import SpotqStore
 
@@ -17,7 +18,7 @@ struct DeadLetterCommand: AsyncParsableCommand {
     static func withClients<T>(_ connection: ConnectionOptions, broker: Bool, _ body: (PostgresClient, AMQPClient?) async throws -> T) async throws -> T {
         let logger = try connection.makeLogger(label: "spotq.dlq")
         let postgres = PostgresClient(configuration: try PostgresConfiguration(url: try connection.resolvedDatabaseURL()), logger: logger)
-        let amqp = broker ? AMQPClient(configuration: AMQPConfiguration(url: try connection.resolvedAMQPURL(), connectionName: "spotq dlq"), logger: logger) : nil
+        let amqp = broker ? AMQPClient(configuration: AMQPConfiguration.spotq(url: try connection.resolvedAMQPURL(), connectionName: "spotq dlq"), logger: logger) : nil
         do {
             let result = try await body(postgres, amqp)
             await amqp?.close()

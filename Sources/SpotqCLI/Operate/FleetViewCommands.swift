@@ -143,7 +143,7 @@ struct QueuesCommand: AsyncParsableCommand {
         let logger = try connection.makeLogger(label: "spotq.ops")
         let remaining = try await OperatorView.withPostgres(connection) { try await DemandStore(client: $0).remaining() }
         let names = QueueInspector.spotqQueues(batches: remaining.map(\.batchID))
-        let amqp = try await AMQPConnection.connect(configuration: AMQPConfiguration(url: try connection.resolvedAMQPURL(), connectionName: "spotq queues"), logger: logger)
+        let amqp = try await AMQPConnection.connect(configuration: AMQPConfiguration.spotq(url: try connection.resolvedAMQPURL(), connectionName: "spotq queues"), logger: logger)
         func look() async -> [String: AMQPQueueInfo] { (try? await QueueInspector.look(amqp, at: names)) ?? [:] }
         let first = await look()
         try await Task.sleep(for: .milliseconds(Int64(max(0.1, sample) * 1000)))

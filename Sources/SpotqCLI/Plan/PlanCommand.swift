@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PostgresClient
+import SpotqBroker
 import SpotqCore
 import SpotqServer
 import SpotqStore
@@ -39,7 +40,7 @@ struct PlanCommand: AsyncParsableCommand {
         do {
             let report: PlanReport
             if apply {
-                let amqp = AMQPClient(configuration: AMQPConfiguration(url: try connection.resolvedAMQPURL(), connectionName: "spotq plan"), logger: logger)
+                let amqp = AMQPClient(configuration: AMQPConfiguration.spotq(url: try connection.resolvedAMQPURL(), connectionName: "spotq plan"), logger: logger)
                 do {
                     let (batches, plan, work) = try await PlannerStore(client: postgres).apply(policy: settings.policy, gpu: settings.gpu, secret: secret)
                     let published = try await BatchPublisher(postgres: postgres, amqp: amqp, logger: logger).publishPending()

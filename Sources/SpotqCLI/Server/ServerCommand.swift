@@ -50,7 +50,7 @@ struct ServerCommand: AsyncParsableCommand {
         let amqpURL = needsBroker ? try connection.resolvedAMQPURL() : "amqp://unused@127.0.0.1:1/"
 
         let postgres = PostgresClient(configuration: postgresConfiguration, logger: logger)
-        let amqp = AMQPClient(configuration: AMQPConfiguration(url: amqpURL, connectionName: "spotq server"), logger: logger)
+        let amqp = AMQPClient(configuration: AMQPConfiguration.spotq(url: amqpURL, connectionName: "spotq server"), logger: logger)
         do {
             try await ServerStartup.checkSchema(postgres)
             if needsBroker { try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger) }
