@@ -14,13 +14,27 @@ public actor LatestDemand {
         self.logger = logger
     }
 
-    public func offer(_ body: [UInt8]) {
+    /// How far ahead of this clock a snapshot's `taken_at` may be (clocks differ a little).
+    /// A snapshot from further in the future would outrank every genuine one after it.
+    public static let allowedClockSkew: TimeInterval = 60
+
+    public func offer(_ body: [UInt8], now: Date = Date()) {
         do {
-            let snapshot = try DemandSnapshot.decoder.decode(DemandSnapshot.self, from: Data(body))
-            if latest == nil || snapshot.takenAt >= latest!.takenAt { latest = snapshot }
+            offer(try DemandSnapshot.decoder.decode(DemandSnapshot.self, from: Data(body)), now: now)
         } catch {
             logger.warning("provisioner: ignored a demand snapshot it cannot read", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Keeps `snapshot` if it is the newest so far and not from the future.
+    public func offer(_ snapshot: DemandSnapshot, now: Date = Date()) {
+        guard snapshot.takenAt.timeIntervalSince(now) <= Self.allowedClockSkew else {
+            logger.warning("provisioner: ignored a demand snapshot taken in the future (forged, or a clock far off)", metadata: [
+                "taken_at": "\(snapshot.takenAt)", "now": "\(now)",
+            ])
+            return
+        }
+        if latest == nil || snapshot.takenAt >= latest!.takenAt { latest = snapshot }
     }
 
     /// The newest snapshot if it is younger than `maxAge`; a stale one is dropped.
@@ -32,13 +46,6 @@ public actor LatestDemand {
             return nil
         }
         return latest
-    }
-}
-
-extension LatestDemand {
-    /// Takes a snapshot directly (a provisioner run without a broker, and tests).
-    public func offer(_ snapshot: DemandSnapshot) {
-        if latest == nil || snapshot.takenAt >= latest!.takenAt { latest = snapshot }
     }
 }
 

@@ -283,6 +283,25 @@ struct ProvisionerTests {
         #expect(await demand.fresh(maxAge: 120, now: Date()) == new)
     }
 
+    /// A snapshot dated in the future would outrank every genuine one after it (a pod that
+    /// could publish one stopped the whole fleet): it is ignored, and the genuine ones count.
+    @Test func aDemandSnapshotFromTheFuture_isIgnored_andGenuineOnesStillCount() async throws {
+        let demand = LatestDemand(logger: testLogger)
+        let now = Date()
+        let forged = DemandSnapshot(takenAt: now.addingTimeInterval(86_400), batches: [], unplanned: [])
+        let body = Array(try DemandSnapshot.encoder.encode(forged))
+        await demand.offer(body, now: now)
+        #expect(await demand.fresh(maxAge: 120, now: now) == nil)
+        let genuine = DemandSnapshot(takenAt: now, batches: [], unplanned: [DemandSnapshot.CheckpointDemand(checkpoint: "a.safetensors", items: 3)])
+        await demand.offer(genuine, now: now)
+        await demand.offer(forged, now: now)
+        #expect(await demand.fresh(maxAge: 120, now: now) == genuine)
+        // A clock a little ahead is not a forgery.
+        let skewed = DemandSnapshot(takenAt: now.addingTimeInterval(30), batches: [], unplanned: [])
+        await demand.offer(skewed, now: now)
+        #expect(await demand.fresh(maxAge: 120, now: now) == skewed)
+    }
+
     @Test func costsAccrue_gpuWhileRunning_storageUntilTerminated() async throws {
         try await ProvisionerWorld.with { world in
             await world.round()
