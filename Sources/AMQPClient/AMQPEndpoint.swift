@@ -47,6 +47,12 @@ public struct AMQPEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.vhost = vhost
     }
 
+    /// A plain `amqp://` connection to a host that is not this machine: the password and
+    /// every message cross the network readable by anyone on the path.
+    public var crossesNetworkInClear: Bool {
+        !usesTLS && !["localhost", "127.0.0.1", "::1"].contains(host.lowercased()) && !host.hasPrefix("127.")
+    }
+
     /// `host:port` as used in error messages and logs.
     public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 

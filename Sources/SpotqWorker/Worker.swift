@@ -59,6 +59,9 @@ public struct Worker: Sendable {
             try Data(pem.utf8).write(to: file, options: .atomic)
             amqp.tls.caFile = file.path
         }
+        if (try? amqp.endpoint())?.crossesNetworkInClear == true {
+            logger.warning("worker: SPOTQ_AMQP_URL is plain amqp:// to another host: the broker password and every message cross the network in clear; use amqps://")
+        }
         return amqp
     }
 

@@ -52,6 +52,9 @@ struct ProvisionerCommand: AsyncParsableCommand {
             }
             try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
             await provisioner.setLockCheck { await lock.isHeld() }
+            if (try? AMQPEndpoint(parsing: configuration.podAMQPURL))?.crossesNetworkInClear == true {
+                logger.warning("provisioner: SPOTQ_POD_AMQP_URL is plain amqp:// to another host: every pod's broker password and messages cross the network in clear; give pods an amqps:// URL")
+            }
             logger.info("provisioner: starting", metadata: [
                 "api": "\(configuration.runPodEndpoint)", "max_pods": "\(configuration.fleet.limits.maxPods)",
                 "budget_usd_per_hour": "\(configuration.fleet.limits.budgetUSDPerHour)", "fallback": "\(configuration.fleet.fallback.rawValue)",

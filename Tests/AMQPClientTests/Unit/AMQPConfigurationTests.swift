@@ -21,6 +21,14 @@ struct AMQPConfigurationTests {
         #expect(endpoint.user == "guest")
     }
 
+    @Test func onlyPlainAMQPToAnotherHost_crossesTheNetworkInClear() throws {
+        #expect(try AMQPEndpoint(parsing: "amqp://u:p@broker.example.com/v").crossesNetworkInClear)
+        #expect(try AMQPEndpoint(parsing: "amqp://u:p@10.0.0.5:5672/v").crossesNetworkInClear)
+        #expect(!(try AMQPEndpoint(parsing: "amqps://u:p@broker.example.com/v")).crossesNetworkInClear)
+        #expect(!(try AMQPEndpoint(parsing: "amqp://u:p@127.0.0.1:5672/v")).crossesNetworkInClear)
+        #expect(!(try AMQPEndpoint(parsing: "amqp://u:p@localhost/v")).crossesNetworkInClear)
+    }
+
     @Test func badURLs_throwInvalidURL_withoutThePassword() {
         for url in ["http://u:topsecret@h/", "amqp://u:topsecret@h:99999/", "amqp://u:topsecret@h/v?heartbeat=5"] {
             let error = #expect(throws: AMQPError.self) { try AMQPEndpoint(parsing: url) }
