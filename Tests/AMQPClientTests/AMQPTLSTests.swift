@@ -54,6 +54,7 @@ struct AMQPTLSTests {
         #expect(error?.code == .connectionFailed)
         #expect(error?.message.contains("not signed by a trusted CA") == true, "\(String(describing: error))")
         #expect(error?.message.contains("SPOTQ_AMQP_CA_FILE") == true)
+        #expect(error?.message.contains("is running") == false, "the broker answered; the hint would mislead")
     }
 
     @Test func aHostNameTheCertificateDoesNotName_isRefused_sayingWhichHost() async throws {

@@ -49,6 +49,8 @@ extension ConnectionCore {
         let savedErrno = errno
         guard status == AMQP_STATUS_OK.rawValue else {
             let reason: String
+            // A certificate refusal means the broker answered: the "is it running" hint would mislead.
+            var reachable = false
             switch status {
             case AMQP_STATUS_TIMEOUT.rawValue:
                 reason = "no answer within \(configuration.connectTimeout)"
@@ -57,11 +59,14 @@ extension ConnectionCore {
             case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
                 reason = "TLS: the broker's certificate does not name the host '\(endpoint.host)' "
                     + "(rabbitmq-c matches DNS names only, never IP addresses: connect by a name the certificate lists)"
+                reachable = true
             case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
                 reason = "TLS: the broker's certificate is not signed by a trusted CA "
                     + "(CA file: \(configuration.tls.effectiveCAFile ?? "none"); set SPOTQ_AMQP_CA_FILE to the CA that signed it)"
+                reachable = true
             case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue:
                 reason = "the TLS handshake failed (is \(endpoint.address) a TLS listener? amqps:// usually uses port 5671)"
+                reachable = true
             case AMQP_STATUS_SOCKET_ERROR.rawValue where savedErrno == ECONNREFUSED || savedErrno == EINPROGRESS:
                 // rabbitmq-c's non-blocking connect leaves errno at EINPROGRESS when the
                 // connection is refused (it reads SO_ERROR without passing it on).
@@ -73,8 +78,8 @@ extension ConnectionCore {
             }
             throw AMQPError(
                 code: .connectionFailed,
-                message: "could not connect to the AMQP broker at \(endpoint.address): \(reason); "
-                    + "check that RabbitMQ is running and listening there")
+                message: "could not connect to the AMQP broker at \(endpoint.address): \(reason)"
+                    + (reachable ? "" : "; check that RabbitMQ is running and listening there"))
         }
     }
 }
