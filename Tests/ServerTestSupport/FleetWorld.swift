@@ -28,6 +28,9 @@ struct FleetWorld: Sendable {
         var databaseURL: String? = nil
         /// A private RabbitMQ node's URL; nil: a vhost of its own on the shared broker.
         var amqpURL: String? = nil
+        /// The same private node over TLS and its CA, for the pods (set with ``amqpURL``);
+        /// nil: the shared broker's TLS listener.
+        var podAMQPS: (url: String, caFile: String)? = nil
         /// Requests added to the `images` ordinary ones (poison work), and raw request bodies.
         var extraRequests: [TextToImageRequest] = []
         var extraMessages: [(requestID: String, body: [UInt8])] = []
@@ -137,7 +140,8 @@ struct FleetWorld: Sendable {
             "SPOTQ_RUNPOD_API_URL": "http://127.0.0.1:\(apiPort)/graphql", "SPOTQ_RUNPOD_API_KEY": apiKey,
             "SPOTQ_POD_SERVER_URL": podServerURL, "SPOTQ_PROVISION_INTERVAL_SECONDS": "1",
             // Pods reach the broker as they would over the internet: by TLS, the CA sent to them.
-            "SPOTQ_POD_AMQP_URL": try Self.tlsURL(sameVhostAs: fixture.amqp.configuration.url), "SPOTQ_POD_AMQP_CA_FILE": try TestEnvironment.amqpCAFile(),
+            "SPOTQ_POD_AMQP_URL": try options.podAMQPS?.url ?? Self.tlsURL(sameVhostAs: fixture.amqp.configuration.url),
+            "SPOTQ_POD_AMQP_CA_FILE": try options.podAMQPS?.caFile ?? TestEnvironment.amqpCAFile(),
             "SPOTQ_DEMAND_MAX_AGE_SECONDS": "20", "SPOTQ_MAX_PODS": "5", "SPOTQ_POD_START_TIMEOUT_SECONDS": "30",
         ]) { $1 }.merging(options.provisionerEnvironment) { $1 })
         do {
@@ -154,7 +158,7 @@ struct FleetWorld: Sendable {
         }
     }
 
-    /// The shared broker's TLS listener, on the vhost `plainURL` names.
+    /// The shared broker's TLS listener, on the vhost `plainURL` (a vhost of the shared broker) names.
     static func tlsURL(sameVhostAs plainURL: String) throws -> String {
         let tls = try TestEnvironment.amqpsURL()
         guard let vhostStart = plainURL.lastIndex(of: "/"), let tlsVhostStart = tls.lastIndex(of: "/") else {
