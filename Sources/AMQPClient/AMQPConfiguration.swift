@@ -103,6 +103,11 @@ public struct AMQPTLSSettings: Sendable, Equatable {
         self.verifyHostname = verifyHostname
     }
 
+    /// Whether `text` holds a PEM certificate (what rabbitmq-c loads as a CA file).
+    public static func isPEMCertificate(_ text: String) -> Bool {
+        text.contains("-----BEGIN CERTIFICATE-----")
+    }
+
     /// Debian's (and most Linux distributions') bundle of public CAs.
     public static let systemBundle = "/etc/ssl/certs/ca-certificates.crt"
 

@@ -1,3 +1,4 @@
+import AMQPClient
 import Foundation
 import SpotqCore
 
@@ -41,7 +42,7 @@ public struct ProvisionerConfiguration: Sendable {
             fleet: try FleetSettings.from(source, targetHoursPerPod: targetHoursPerPod), podServerURL: server,
             podAMQPURL: source.string(nil, env: "SPOTQ_POD_AMQP_URL") ?? amqpURL, secret: secret, runPodAPIKey: key)
         if let caFile = source.string(nil, env: "SPOTQ_POD_AMQP_CA_FILE") {
-            guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8), pem.contains("-----BEGIN CERTIFICATE-----") else {
+            guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8), AMQPTLSSettings.isPEMCertificate(pem) else {
                 throw ConfigurationError(message: "SPOTQ_POD_AMQP_CA_FILE '\(caFile)' is not a readable PEM certificate file")
             }
             configuration.podAMQPCAPEM = pem

@@ -1,5 +1,5 @@
-import Foundation
 import AMQPClient
+import Foundation
 import Logging
 import ServiceLifecycle
 import SpotqBroker

@@ -1,3 +1,4 @@
+import AMQPClient
 import Foundation
 import SpotqCore
 
@@ -75,7 +76,7 @@ public struct WorkerConfiguration: Sendable {
             workspace: URL(fileURLWithPath: settings.string(nil, env: "SPOTQ_WORKSPACE") ?? "/workspace"),
             podID: settings.string(nil, env: "SPOTQ_POD_ID") ?? settings.string(nil, env: "RUNPOD_POD_ID") ?? ProcessInfo.processInfo.hostName)
         configuration.amqpCAPEM = settings.string(nil, env: "SPOTQ_AMQP_CA_PEM")
-        if let pem = configuration.amqpCAPEM, !pem.contains("-----BEGIN CERTIFICATE-----") {
+        if let pem = configuration.amqpCAPEM, !AMQPTLSSettings.isPEMCertificate(pem) {
             throw ConfigurationError(message: "SPOTQ_AMQP_CA_PEM is not a PEM certificate (it must hold -----BEGIN CERTIFICATE-----)")
         }
         configuration.comfyURL = settings.string(nil, env: "SPOTQ_COMFY_URL") ?? configuration.comfyURL
