@@ -114,8 +114,19 @@ public final class AMQPChannel: Sendable {
     /// broker has confirmed each one, up to the configured confirm timeout. Nacked and
     /// returned messages are reported, not thrown; a channel or connection failure before
     /// every confirm arrived throws, and the fate of the unconfirmed messages is then unknown.
+    ///
+    /// A message without a `user_id` is sent with the connection's login as its `user_id`,
+    /// so consumers can know who published it: RabbitMQ refuses a `user_id` other than the
+    /// login (a channel error), so a copy of someone else's message must clear it.
     public func publishBatch(_ messages: [AMQPOutgoingMessage]) async throws -> AMQPBatchOutcome {
         let id = self.id
+        let user = connection.endpoint.user
+        let messages = messages.map { message in
+            guard message.properties.userID == nil else { return message }
+            var stamped = message
+            stamped.properties.userID = user
+            return stamped
+        }
         return try await connection.handle.performDeferred { core, promise in
             try core.publishBatch(id, messages, promise: promise)
         }

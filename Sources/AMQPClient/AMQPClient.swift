@@ -9,6 +9,8 @@ import Logging
 public actor AMQPClient {
     public nonisolated let configuration: AMQPConfiguration
     public nonisolated let reconnectPolicy: AMQPReconnectPolicy
+    /// The user this client logs in as: the only `user_id` the broker lets it publish with.
+    public nonisolated var userName: String? { try? configuration.endpoint().user }
     private let logger: Logger
     private var current: AMQPConnection?
     private var attempt: AsyncPromise<AMQPConnection>?

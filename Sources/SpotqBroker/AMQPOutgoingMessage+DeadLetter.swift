@@ -19,7 +19,7 @@ extension AMQPOutgoingMessage {
     public static func deadLetter(
         of received: ReceivedMessage, queue: String, exchange deadLetterExchange: String, reason: String, now: Date = Date()
     ) -> AMQPOutgoingMessage {
-        var properties = received.properties
+        var properties = received.properties.republished
         var headers = properties.headers ?? AMQPTable()
         headers[BrokerNames.reasonHeader] = .string(String(reason.prefix(4_000)))
         headers[BrokerNames.originExchangeHeader] = .string(received.exchange)

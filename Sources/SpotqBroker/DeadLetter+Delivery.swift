@@ -38,7 +38,7 @@ extension DeadLetter {
                 ("content_type", properties.contentType), ("content_encoding", properties.contentEncoding), ("correlation_id", properties.correlationID),
                 ("reply_to", properties.replyTo), ("message_id", properties.messageID), ("type", properties.type), ("app_id", properties.appID),
             ].compactMap { key, value in value.map { (key, JSONValue.string($0)) } }).serialized(), as: UTF8.self),
-            body: body)
+            body: body, deadLetteredBy: properties.userID)
     }
 
     /// Headers as JSON: strings, numbers, booleans, times (ISO 8601), tables and arrays;

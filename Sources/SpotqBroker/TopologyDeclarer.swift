@@ -30,13 +30,14 @@ public enum TopologyDeclarer {
         }
     }
 
-    /// Declares batch `id`'s work queue and binds it to `spotq.work` (declared too, so the
-    /// binding cannot fail on a broker that lost it); returns the queue name.
+    /// Declares batch `id`'s work queue and binds it to `spotq.work` and `spotq.pod.retry`
+    /// (declared too, so the bindings cannot fail on a broker that lost them); returns the queue name.
     @discardableResult
     public static func declareBatch(_ id: Int64, settings: BrokerTopologySettings = .init(), on channel: AMQPChannel) async throws -> String {
-        let (queue, binding) = BrokerTopology.batch(id, settings: settings)
-        let exchanges = BrokerTopology.standard(settings).exchanges.filter { $0.name == BrokerNames.workExchange || $0.name == BrokerNames.deadLetterExchange }
-        _ = try await declare(BrokerTopology(exchanges: exchanges, queues: [queue], bindings: [binding]), on: channel)
+        let (queue, bindings) = BrokerTopology.batch(id, settings: settings)
+        let needed: Set = [BrokerNames.workExchange, BrokerNames.deadLetterExchange, BrokerNames.podRetryExchange]
+        let exchanges = BrokerTopology.standard(settings).exchanges.filter { needed.contains($0.name) }
+        _ = try await declare(BrokerTopology(exchanges: exchanges, queues: [queue], bindings: bindings), on: channel)
         return queue.name
     }
 

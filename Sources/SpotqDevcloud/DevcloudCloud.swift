@@ -452,8 +452,9 @@ public actor DevcloudCloud {
             runtime = #"{"uptimeInSeconds": \#(Int(Date().timeIntervalSince(since))), "ports": [], "gpus": [{"id": "GPU-0", "gpuUtilPercent": 0, "memoryUtilPercent": 0}]}"#
         }
         let env = pod.environment.keys.sorted().map { key in
-            // The upload token and broker URL are the pod's own; listing shows only names.
-            "\"\(Self.escape("\(key)=\(key.contains("TOKEN") || key.contains("URL") ? "***" : (pod.environment[key] ?? ""))"))\""
+            // In full, as RunPod answers `myself { pods { env } }`: whoever holds the account key
+            // reads every pod's secrets, which is why a pod holds only its own.
+            "\"\(Self.escape("\(key)=\(pod.environment[key] ?? "")"))\""
         }.joined(separator: ", ")
         return #"{"id": "\#(pod.id)", "name": "\#(Self.escape(pod.name))", "desiredStatus": "\#(pod.desiredStatus)", "podType": "\#(pod.interruptible ? "INTERRUPTABLE" : "RESERVED")", "costPerHr": \#(pod.costPerHour), "gpuCount": \#(pod.gpuCount), "volumeInGb": \#(pod.volumeGB), "containerDiskInGb": 1, "imageName": "devcloud", "machineId": "devcloud-1", "lastStatusChange": "\#(Self.escape(pod.lastStatusChange))", "env": [\#(env)], "machine": {"gpuDisplayName": "\#(Self.escape(pod.gpuType))", "podHostId": "\#(pod.id)-devcloud"}, "runtime": \#(runtime)}"#
     }

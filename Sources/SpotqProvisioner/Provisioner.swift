@@ -16,6 +16,8 @@ public actor Provisioner: Service {
     let pods: PodStore
     let demand: LatestDemand
     let amqp: AMQPClient?
+    /// Each pod's own broker user (SPOTQ_RABBITMQ_MANAGEMENT_URL); nil: pods share SPOTQ_POD_AMQP_URL's login.
+    let brokerAccess: PodBrokerAccess?
     let logger: Logger
     /// Set once the provider answers that it has no spot API; said once, then the fallback is used.
     private(set) var spotUnsupported = false
@@ -31,12 +33,19 @@ public actor Provisioner: Service {
 
     public func setLockCheck(_ check: @escaping @Sendable () async -> Bool) { stillHoldsLock = check }
 
-    public init(configuration: ProvisionerConfiguration, provider: any CloudProvider, pods: PodStore, demand: LatestDemand, amqp: AMQPClient?, logger: Logger) {
+    /// Said once per change: whether leftover broker users could be listed.
+    private var brokerUsersFailure: String?
+
+    public init(
+        configuration: ProvisionerConfiguration, provider: any CloudProvider, pods: PodStore, demand: LatestDemand, amqp: AMQPClient?,
+        brokerAccess: PodBrokerAccess? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.provider = provider
         self.pods = pods
         self.demand = demand
         self.amqp = amqp
+        self.brokerAccess = brokerAccess
         self.logger = logger
     }
 
@@ -66,6 +75,7 @@ public actor Provisioner: Service {
     public func round(now: Date) async {
         do {
             try await reconcile(now: now)
+            try await reconcileBrokerUsers()
             try await pods.accrue(now: now)
             guard let snapshot = await demand.fresh(maxAge: configuration.fleet.snapshotMaxAgeSeconds, now: now) else { return }
             let live = try await pods.live()
@@ -124,11 +134,11 @@ public actor Provisioner: Service {
         for pod in live {
             guard let providerID = pod.providerPodID else {
                 // Written before a rental that never came back (a crash in between).
-                if now.timeIntervalSince(pod.requestedAt) > 120 { try await pods.terminated(pod.id, reason: "never rented") }
+                if now.timeIntervalSince(pod.requestedAt) > 120 { try await ended(pod, reason: "never rented") }
                 continue
             }
             guard let seen = byID[providerID], seen.status != .gone else {
-                try await pods.terminated(pod.id, reason: "no longer listed by \(provider.name)")
+                try await ended(pod, reason: "no longer listed by \(provider.name)")
                 continue
             }
             if try await pods.providerStatus(pod.id, seen.status) {
@@ -141,6 +151,36 @@ public actor Provisioner: Service {
             logger.warning("provisioner: terminating pod \(orphan.id) (\(orphan.name)), which spotq has no live record of")
             try await pods.alert(kind: "orphan", message: "terminated \(provider.name) pod \(orphan.id) (\(orphan.name)): spotq had no live record of it")
             try? await provider.terminate(podID: orphan.id)
+        }
+    }
+
+    /// Pods' broker users with no live pod (a crash between making one and recording the
+    /// pod's end, or a deletion that failed) are deleted, like orphaned pods.
+    func reconcileBrokerUsers() async throws {
+        guard let brokerAccess else { return }
+        let live = Set(try await pods.live().compactMap(\.brokerUser))
+        do {
+            for user in try await brokerAccess.reconcile(livePodUsers: live) {
+                logger.warning("provisioner: deleted broker user \(user), which belongs to no live pod")
+            }
+            if brokerUsersFailure != nil { logger.info("provisioner: broker users can be reconciled again") }
+            brokerUsersFailure = nil
+        } catch {
+            let message = "\(error)"
+            if brokerUsersFailure != message { logger.warning("provisioner: could not reconcile pods' broker users", metadata: ["error": "\(message)"]) }
+            brokerUsersFailure = message
+        }
+    }
+
+    /// Records a pod's end and revokes its broker user, which closes its connections. A
+    /// revocation that fails is logged; reconciling deletes the user next round.
+    func ended(_ pod: PodStore.PodRow, reason: String) async throws {
+        try await pods.terminated(pod.id, reason: reason)
+        guard let user = pod.brokerUser, let brokerAccess else { return }
+        do {
+            try await brokerAccess.revoke(user)
+        } catch {
+            logger.warning("provisioner: could not delete broker user \(user) of an ended pod; trying again next round", metadata: ["error": "\(error)"])
         }
     }
 
@@ -193,35 +233,66 @@ public actor Provisioner: Service {
                 return
             }
         }
-        try await pods.terminated(pod.id, reason: reason)
+        try await ended(pod, reason: reason)
         logger.info("provisioner: terminated pod \(pod.providerPodID ?? "#\(pod.id)"): \(reason)")
     }
 
     /// Rents one pod for `batch`: the GPU type and market by expected USD per image when
-    /// prices are known; spot bids up the ladder; then the fallback.
+    /// prices are known; spot bids up the ladder; then the fallback. The pod's row (and its
+    /// own broker user) exist before the provider is asked; a rental that fails removes both.
     func rent(batch: Int64, payloadBytes: Int64) async throws {
         let fleet = configuration.fleet
         let choice = await chooseGPU()
+        let name = "\(fleet.namePrefix)-b\(batch)-\(UUID().uuidString.prefix(6).lowercased())"
+        let volumeGB = fleet.template.volumeGB(payloadBytes: payloadBytes)
+        let id = try await pods.insertRequested(PodStore.Request(
+            batchID: batch, provider: provider.name, name: name, gpuType: choice.gpuType, gpuCount: fleet.template.gpuCount,
+            interruptible: false, bidUSDPerGPUHour: nil, volumeGB: volumeGB, containerDiskGB: fleet.template.containerDiskGB,
+            storageUSDPerGBMonth: fleet.volumeUSDPerGBMonth), brokerUserVhost: brokerAccess?.vhost)
+        var amqpURL = configuration.podAMQPURL
+        var brokerUser: String?
+        if let brokerAccess {
+            do {
+                let granted = try await brokerAccess.grant(podRowID: id, batchID: batch)
+                (amqpURL, brokerUser) = (granted.amqpURL, granted.user)
+            } catch {
+                try await pods.discardUnrented(id)
+                report(batch: batch, "could not make the pod's own broker user: \(error)")
+                return
+            }
+        }
         let request = PodRentRequest(
-            name: "\(fleet.namePrefix)-b\(batch)-\(UUID().uuidString.prefix(6).lowercased())", gpuType: choice.gpuType, template: fleet.template,
-            volumeGB: fleet.template.volumeGB(payloadBytes: payloadBytes), environment: configuration.podEnvironment(batchID: batch))
+            name: name, gpuType: choice.gpuType, template: fleet.template, volumeGB: volumeGB,
+            environment: configuration.podEnvironment(batchID: batch, amqpURL: amqpURL))
+        guard let rental = try await rentPod(request, choice: choice, batch: batch) else {
+            if let brokerUser { try? await brokerAccess?.revoke(brokerUser) }
+            try await pods.discardUnrented(id)
+            return
+        }
+        try await record(rental.pod, id: id, request: request, batch: batch, interruptible: rental.interruptible, bid: rental.bid)
+    }
+
+    /// Asks the provider: spot bids up the ladder (when spot was chosen), then the fallback.
+    /// nil when no pod was rented (the reason is reported).
+    func rentPod(_ request: PodRentRequest, choice: (gpuType: String, interruptible: Bool, alert: String?), batch: Int64) async throws
+        -> (pod: ProviderPod, interruptible: Bool, bid: Double?)?
+    {
+        let fleet = configuration.fleet
         var lastError = ""
         if choice.interruptible && !spotUnsupported {
             for bid in fleet.bids.bids {
                 do {
-                    let pod = try await provider.rentSpot(request, bidPerGPU: bid)
-                    try await record(pod, request: request, batch: batch, interruptible: true, bid: bid)
-                    return
-                } catch let error as ProviderError where error.kind == .noCapacity {
+                    return (try await provider.rentSpot(request, bidPerGPU: bid), true, bid)
+                } catch where error.kind == .noCapacity {
                     lastError = "no spot capacity at \(bid) USD/GPU/h: \(error.message)"
-                } catch let error as ProviderError where error.kind == .spotUnsupported {
+                } catch where error.kind == .spotUnsupported {
                     spotUnsupported = true
                     logger.error("provisioner: \(provider.name) offers no spot pods any more (\(error.message)); using the fallback '\(fleet.fallback.rawValue)' from now on")
                     try await pods.alert(kind: "spot.unsupported", message: "\(provider.name) has no spot API any more: \(error.message); fallback \(fleet.fallback.rawValue)")
                     break
                 } catch {
                     report(batch: batch, "could not rent a pod: \(error)")
-                    return
+                    return nil
                 }
             }
         }
@@ -236,26 +307,23 @@ public actor Provisioner: Service {
             why = spotUnsupported ? "\(provider.name) has no spot market" : lastError
         } else {
             report(batch: batch, (spotUnsupported ? "\(provider.name) has no spot market" : lastError) + "; waiting (SPOTQ_SPOT_FALLBACK=wait)")
-            return
+            return nil
         }
         do {
             let pod = try await provider.rentOnDemand(request)
-            try await record(pod, request: request, batch: batch, interruptible: false, bid: nil)
             logger.warning("provisioner: rented pod \(pod.id) on-demand for batch \(batch): \(why)")
             if alert {
                 try await pods.alert(kind: "on-demand", message: "batch \(batch): rented \(pod.id) on-demand (\(pod.costPerHour.map { "\($0) USD/h" } ?? "list price")): \(why)")
             }
+            return (pod, false, nil)
         } catch {
             report(batch: batch, "\(lastError.isEmpty ? "" : lastError + "; ")on-demand failed too: \(error)")
+            return nil
         }
     }
 
-    func record(_ pod: ProviderPod, request: PodRentRequest, batch: Int64, interruptible: Bool, bid: Double?) async throws {
+    func record(_ pod: ProviderPod, id: Int64, request: PodRentRequest, batch: Int64, interruptible: Bool, bid: Double?) async throws {
         let fleet = configuration.fleet
-        let id = try await pods.insertRequested(PodStore.Request(
-            batchID: batch, provider: provider.name, name: request.name, gpuType: request.gpuType, gpuCount: fleet.template.gpuCount,
-            interruptible: interruptible, bidUSDPerGPUHour: bid, volumeGB: request.volumeGB, containerDiskGB: fleet.template.containerDiskGB,
-            storageUSDPerGBMonth: fleet.volumeUSDPerGBMonth))
         let price = pod.costPerHour ?? (bid.map { $0 * Double(fleet.template.gpuCount) } ?? 0)
         try await pods.rented(id, providerPodID: pod.id, interruptible: interruptible, bid: bid, priceUSDPerHour: price)
         lastRentFailure[batch] = nil

@@ -7,8 +7,15 @@ public struct ProvisionerConfiguration: Sendable {
     public var fleet: FleetSettings
     /// The server URL pods upload to (reachable from the pods).
     public var podServerURL: String
-    /// The AMQP URL pods consume with (give them a user limited to spotq's queues).
+    /// The AMQP URL pods consume with. With ``brokerManagementURL`` only its host, port and
+    /// vhost are used: each pod gets its own user in it.
     public var podAMQPURL: String
+    /// RabbitMQ's management API, with an administrator's credentials
+    /// (SPOTQ_RABBITMQ_MANAGEMENT_URL): each pod gets its own broker user through it.
+    public var brokerManagementURL: String?
+    /// Broker users whose demand snapshots count (SPOTQ_DEMAND_PUBLISHERS, comma-separated);
+    /// nil: the provisioner's own user.
+    public var demandPublishers: Set<String>?
     /// PEM of the CA that signed the broker's certificate, sent to pods (SPOTQ_POD_AMQP_CA_FILE),
     /// when it is not a public CA a pod's system already trusts.
     public var podAMQPCAPEM: String?
@@ -47,16 +54,21 @@ public struct ProvisionerConfiguration: Sendable {
             }
             configuration.podAMQPCAPEM = pem
         }
+        configuration.brokerManagementURL = source.string(nil, env: "SPOTQ_RABBITMQ_MANAGEMENT_URL")
+        if let publishers = source.string(nil, env: "SPOTQ_DEMAND_PUBLISHERS") {
+            configuration.demandPublishers = Set(publishers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        }
         configuration.runPodEndpoint = source.string(nil, env: "SPOTQ_RUNPOD_API_URL") ?? configuration.runPodEndpoint
         configuration.recoverySeconds = setupSeconds
         return configuration
     }
 
     /// Exactly what a pod's worker needs; no database credentials, no API key.
-    public func podEnvironment(batchID: Int64) -> [(key: String, value: String)] {
+    /// - Parameter amqpURL: the pod's own broker login (default: the shared ``podAMQPURL``).
+    public func podEnvironment(batchID: Int64, amqpURL: String? = nil) -> [(key: String, value: String)] {
         var environment: [(key: String, value: String)] = [
             ("SPOTQ_BATCH_ID", "\(batchID)"), ("SPOTQ_SERVER_URL", podServerURL),
-            ("SPOTQ_UPLOAD_TOKEN", BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", podAMQPURL),
+            ("SPOTQ_UPLOAD_TOKEN", BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", amqpURL ?? podAMQPURL),
             ("SPOTQ_WORKSPACE", fleet.template.volumeMountPath),
         ]
         if let pem = podAMQPCAPEM { environment.append(("SPOTQ_AMQP_CA_PEM", pem)) }

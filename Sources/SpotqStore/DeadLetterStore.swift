@@ -30,10 +30,10 @@ public struct DeadLetterStore: Sendable {
     static func insert(_ letter: DeadLetter, on connection: PostgresConnection) async throws -> Int64 {
         let rows = try await connection.query("""
             INSERT INTO dead_letters (reason, origin_exchange, origin_routing_key, origin_queue, death_count, dead_lettered_at, message_id,
-                                      content_type, headers, properties, body)
+                                      content_type, headers, properties, body, dead_lettered_by)
             VALUES (\(letter.reason.isEmpty ? "no reason recorded" : letter.reason), \(letter.originExchange), \(letter.originRoutingKey), \(letter.originQueue),
                     \(letter.deathCount), \(letter.deadLetteredAt), \(letter.messageID), \(letter.contentType), \(PostgresRawJSON(letter.headersJSON))::jsonb,
-                    \(PostgresRawJSON(letter.propertiesJSON))::jsonb, \(PostgresBytes(letter.body)))
+                    \(PostgresRawJSON(letter.propertiesJSON))::jsonb, \(PostgresBytes(letter.body)), \(letter.deadLetteredBy))
             RETURNING id
             """)
         return try rows[0].decode(Int64.self, at: 0)
@@ -41,7 +41,7 @@ public struct DeadLetterStore: Sendable {
 
     static let columns = """
         id, reason, origin_exchange, origin_routing_key, origin_queue, death_count, dead_lettered_at, recorded_at, message_id, content_type,
-        headers::text, properties::text, body, replay_count, replayed_at, purged_at
+        headers::text, properties::text, body, replay_count, replayed_at, purged_at, dead_lettered_by
         """
 
     static func recorded(_ row: PostgresRow) throws -> RecordedDeadLetter {
@@ -53,7 +53,7 @@ public struct DeadLetterStore: Sendable {
                 deathCount: Int(try row.decode(Int32.self, at: 5)), deadLetteredAt: try row.decode(Date.self, at: 6),
                 messageID: try row.decode(String?.self, at: 8), contentType: try row.decode(String?.self, at: 9),
                 headersJSON: try row.decode(String.self, at: 10), propertiesJSON: try row.decode(String.self, at: 11),
-                body: try row.decode(PostgresBytes.self, at: 12).bytes),
+                body: try row.decode(PostgresBytes.self, at: 12).bytes, deadLetteredBy: try row.decode(String?.self, at: 16)),
             recordedAt: try row.decode(Date.self, at: 7), replayCount: Int(try row.decode(Int32.self, at: 13)),
             replayedAt: try row.decode(Date?.self, at: 14), purgedAt: try row.decode(Date?.self, at: 15))
     }

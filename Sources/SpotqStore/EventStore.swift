@@ -22,25 +22,36 @@ public struct EventStore: Sendable {
     /// `last_error`, then failed when the detail says `"final": true`, else queued;
     /// `image.interrupted` → interruptions + 1, queued. A done item never changes.
     /// Returns false for a repeat.
+    ///
+    /// - Parameter podRowID: the pod that proved it sent the event (its broker user, see
+    ///   ``EventTrust``): the event is recorded against that row, and an item it names must
+    ///   be in the event's batch. nil (spotq's own events): the pod the event names.
     @discardableResult
-    public func record(_ event: SpotqEvent) async throws -> Bool {
-        if event.kind == .heartbeat {
-            // A sign of life only: kept on the pod's row, not as a row of its own.
-            try await client.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state = ANY(\(PodState.live.sql))")
-            return true
-        }
+    public func record(_ event: SpotqEvent, podRowID: Int64? = nil) async throws -> Bool {
         do {
             return try await client.withTransaction { connection in
+                var pod = podRowID
+                if pod == nil { pod = try await Self.podRow(named: event.pod, on: connection) }
+                if event.kind == .heartbeat {
+                    // A sign of life only: kept on the pod's row, not as a row of its own.
+                    try await connection.query("UPDATE pods SET last_seen_at = now() WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))")
+                    return true
+                }
+                if podRowID != nil, let item = event.itemID {
+                    let owner = try await connection.query("SELECT batch_id FROM image_generation_queue WHERE id = \(item)").first?.decode(Int64?.self, at: 0)
+                    guard owner == event.batchID else {
+                        throw Rejected(description: "forged: item \(item) is not in batch \(event.batchID.map(String.init) ?? "none"), the sending pod's")
+                    }
+                }
                 let detail = String(decoding: try SpotqEvent.encoder.encode(event.detail), as: UTF8.self)
                 let inserted = try await connection.query("""
                     INSERT INTO pod_events (pod_id, provider, provider_pod_id, batch_id, event_key, kind, state, detail, occurred_at)
-                    VALUES ((SELECT id FROM pods WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)),
-                            \(event.pod.provider), \(event.pod.id), \(event.batchID), \(event.eventKey), \(event.kind.rawValue), \(event.state),
+                    VALUES (\(pod), \(event.pod.provider), \(event.pod.id), \(event.batchID), \(event.eventKey), \(event.kind.rawValue), \(event.state),
                             \(PostgresRawJSON(detail))::jsonb, \(event.occurredAt))
                     ON CONFLICT (event_key) DO NOTHING
                     """)
                 guard inserted.affectedRows == 1 else { return false }
-                try await Self.applyToPod(event, on: connection)
+                try await Self.applyToPod(event, pod: pod, on: connection)
                 guard let item = event.itemID, let batch = event.batchID,
                       let itemEvent = event.kind.itemEvent(final: event.detail["final"]?.boolValue ?? false)
                 else { return true }
@@ -50,6 +61,21 @@ public struct EventStore: Sendable {
         } catch let error as PostgresError where QueueStore.isRequestFault(error) {
             throw Rejected(description: QueueStore.reason(error))
         }
+    }
+
+    /// The row of the pod an event names; nil when spotq does not know it (yet).
+    static func podRow(named pod: SpotqEvent.Pod, on connection: PostgresConnection) async throws -> Int64? {
+        try await connection.query("SELECT id FROM pods WHERE provider = \(pod.provider) AND provider_pod_id = \(pod.id)").first?.decode(Int64.self, at: 0)
+    }
+
+    /// What ``EventTrust`` needs to know of the pod whose own broker user is `brokerUser`;
+    /// nil when no pod has it.
+    public func podRecord(brokerUser: String) async throws -> EventTrust.PodRecord? {
+        let rows = try await client.query("SELECT id, provider, provider_pod_id, batch_id, state = \(PodState.terminated) FROM pods WHERE broker_user = \(brokerUser)")
+        guard let row = rows.first else { return nil }
+        return EventTrust.PodRecord(
+            rowID: try row.decode(Int64.self, at: 0), provider: try row.decode(String.self, at: 1), providerPodID: try row.decode(String?.self, at: 2),
+            batchID: try row.decode(Int64?.self, at: 3), terminated: try row.decode(Bool.self, at: 4))
     }
 
     /// Moves the item (and, on its batch's first start, the batch) as `itemEvent` says.
@@ -85,14 +111,14 @@ public struct EventStore: Sendable {
     /// ``PodState/after(_:)`` allows (a pod cannot report itself reclaimed or terminated, and
     /// a reclaimed, GPU-failed or terminated pod's late reports change nothing), the first
     /// `image.done` sets `first_image_at`, and every event is a sign of life.
-    static func applyToPod(_ event: SpotqEvent, on connection: PostgresConnection) async throws {
+    static func applyToPod(_ event: SpotqEvent, pod: Int64?, on connection: PostgresConnection) async throws {
         switch event.kind {
         case .state:
             guard let reported = event.state else { return }
             let move = PodEvent.reported(reported)
             let sources = PodState.sources(of: move)
             guard !sources.isEmpty else {
-                try await connection.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state = ANY(\(PodState.live.sql))")
+                try await connection.query("UPDATE pods SET last_seen_at = now() WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))")
                 return
             }
             let target = PodState.target(of: move)
@@ -100,15 +126,15 @@ public struct EventStore: Sendable {
                 UPDATE pods SET state = CASE WHEN state = ANY(\(sources.sql)) THEN \(target) ELSE state END, last_seen_at = now(),
                                 resume_attempts = CASE WHEN state = ANY(\(sources.sql)) AND \(target == .generating) THEN 0 ELSE resume_attempts END,
                                 started_at = CASE WHEN state = ANY(\(sources.sql)) AND \(target == .starting) THEN coalesce(started_at, \(event.occurredAt)) ELSE started_at END
-                WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id) AND state = ANY(\(PodState.live.sql))
+                WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))
                 """)
         case .imageDone:
             try await connection.query("""
                 UPDATE pods SET first_image_at = coalesce(first_image_at, \(event.occurredAt)), last_seen_at = now()
-                WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)
+                WHERE id = \(pod)
                 """)
         case .heartbeat, .assetReady, .assetFailed, .imageStarted, .imageFailed, .imageInterrupted:
-            try await connection.query("UPDATE pods SET last_seen_at = now() WHERE provider = \(event.pod.provider) AND provider_pod_id = \(event.pod.id)")
+            try await connection.query("UPDATE pods SET last_seen_at = now() WHERE id = \(pod)")
         }
     }
 }

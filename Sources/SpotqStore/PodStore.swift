@@ -34,6 +34,8 @@ public struct PodStore: Sendable {
         public var stopRequested: Bool
         /// Last event from the pod's worker (or its rental).
         public var lastSeenAt: Date?
+        /// The pod's own broker user; nil when pods share one login.
+        public var brokerUser: String?
 
         public var fleetPod: FleetPod {
             FleetPod(
@@ -46,7 +48,7 @@ public struct PodStore: Sendable {
     static let columns = """
         id, batch_id, provider, provider_pod_id, name, state, provider_status, interruptible, bid_usd_per_gpu_hour::float8,
         coalesce(price_usd_per_hour, 0)::float8, gpu_count, coalesce(volume_gb, 0), coalesce(storage_usd_per_gb_month, 0)::float8,
-        requested_at, accrued_until, accrued_usd::float8, resume_attempts, stop_requested_at IS NOT NULL, last_seen_at
+        requested_at, accrued_until, accrued_usd::float8, resume_attempts, stop_requested_at IS NOT NULL, last_seen_at, broker_user
         """
 
     static func row(_ row: PostgresRow) throws -> PodRow {
@@ -59,7 +61,7 @@ public struct PodStore: Sendable {
             storageUSDPerGBMonth: try row.decode(Double.self, at: 12), requestedAt: try row.decode(Date.self, at: 13),
             accruedUntil: try row.decode(Date?.self, at: 14), accruedUSD: try row.decode(Double.self, at: 15),
             resumeAttempts: Int(try row.decode(Int32.self, at: 16)), stopRequested: try row.decode(Bool.self, at: 17),
-            lastSeenAt: try row.decode(Date?.self, at: 18))
+            lastSeenAt: try row.decode(Date?.self, at: 18), brokerUser: try row.decode(String?.self, at: 19))
     }
 
     /// Pods not yet terminated.
@@ -99,8 +101,20 @@ public struct PodStore: Sendable {
         }
     }
 
-    public func insertRequested(_ request: Request) async throws -> Int64 {
-        let rows = try await client.query("""
+    /// Writes the request; with `brokerUserVhost`, the pod's own broker user is named from
+    /// its new id (``PodBrokerGrant/userName(podRowID:vhost:)``) in the same transaction.
+    public func insertRequested(_ request: Request, brokerUserVhost: String? = nil) async throws -> Int64 {
+        try await client.withTransaction { connection in
+            let id = try await Self.insertRequested(request, on: connection)
+            if let vhost = brokerUserVhost {
+                try await connection.query("UPDATE pods SET broker_user = \(PodBrokerGrant.userName(podRowID: id, vhost: vhost)) WHERE id = \(id)")
+            }
+            return id
+        }
+    }
+
+    static func insertRequested(_ request: Request, on connection: PostgresConnection) async throws -> Int64 {
+        let rows = try await connection.query("""
             INSERT INTO pods (batch_id, provider, name, gpu_type, gpu_count, interruptible, bid_usd_per_gpu_hour, volume_gb,
                               container_disk_gb, storage_usd_per_gb_month, state, accrued_until)
             VALUES (\(request.batchID), \(request.provider), \(request.name), \(request.gpuType), \(request.gpuCount), \(request.interruptible),
@@ -108,6 +122,11 @@ public struct PodStore: Sendable {
             RETURNING id
             """)
         return try rows[0].decode(Int64.self, at: 0)
+    }
+
+    /// Removes the record of a rental the provider never accepted (no pod, no cost).
+    public func discardUnrented(_ id: Int64) async throws {
+        try await client.query("DELETE FROM pods WHERE id = \(id) AND provider_pod_id IS NULL")
     }
 
     /// The provider accepted the rental.

@@ -26,6 +26,11 @@ public enum TestEnvironment {
         try value(of: "SPOTQ_AMQP_CA_FILE")
     }
 
+    /// The shared broker's management API, with the administrator's credentials in it.
+    public static func rabbitMQManagementURL() throws -> String {
+        try value(of: "SPOTQ_RABBITMQ_MANAGEMENT_URL")
+    }
+
     /// A name no other test run uses, for queues, exchanges, schemas and databases.
     /// Lowercase letters, digits and underscores only, so it is a valid SQL identifier.
     public static func uniqueName(_ prefix: String) -> String {

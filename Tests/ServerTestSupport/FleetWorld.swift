@@ -28,9 +28,9 @@ struct FleetWorld: Sendable {
         var databaseURL: String? = nil
         /// A private RabbitMQ node's URL; nil: a vhost of its own on the shared broker.
         var amqpURL: String? = nil
-        /// The same private node over TLS and its CA, for the pods (set with ``amqpURL``);
-        /// nil: the shared broker's TLS listener.
-        var podAMQPS: (url: String, caFile: String)? = nil
+        /// The same private node over TLS, its CA, and its management API, where each pod's
+        /// own broker user is made (set with ``amqpURL``); nil: the shared broker's.
+        var podAMQPS: (url: String, caFile: String, managementURL: String)? = nil
         /// Requests added to the `images` ordinary ones (poison work), and raw request bodies.
         var extraRequests: [TextToImageRequest] = []
         var extraMessages: [(requestID: String, body: [UInt8])] = []
@@ -142,6 +142,8 @@ struct FleetWorld: Sendable {
             // Pods reach the broker as they would over the internet: by TLS, the CA sent to them.
             "SPOTQ_POD_AMQP_URL": try options.podAMQPS?.url ?? Self.tlsURL(sameVhostAs: fixture.amqp.configuration.url),
             "SPOTQ_POD_AMQP_CA_FILE": try options.podAMQPS?.caFile ?? TestEnvironment.amqpCAFile(),
+            // Each pod gets its own broker user, as in production.
+            "SPOTQ_RABBITMQ_MANAGEMENT_URL": try options.podAMQPS?.managementURL ?? TestEnvironment.rabbitMQManagementURL(),
             "SPOTQ_DEMAND_MAX_AGE_SECONDS": "20", "SPOTQ_MAX_PODS": "5", "SPOTQ_POD_START_TIMEOUT_SECONDS": "30",
         ]) { $1 }.merging(options.provisionerEnvironment) { $1 })
         do {

@@ -182,7 +182,7 @@ struct OutageChaosTests {
             // the fault must strike while work is left.
             var options = Self.options(images: Self.images * 2)
             options.amqpURL = broker.url
-            options.podAMQPS = (broker.tlsURL, broker.caFile)
+            options.podAMQPS = (broker.tlsURL, broker.caFile, broker.managementURL)
             try await FaultScenario(name: "RabbitMQ restarted", options: options, strikeAt: Self.images / 6).run { _ in
                 try await broker.stop()
                 try await broker.start()

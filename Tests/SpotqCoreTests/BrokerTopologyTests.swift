@@ -23,6 +23,16 @@ struct BrokerTopologyTests {
         #expect(queue.arguments["x-overflow"] == .string("reject-publish"))
     }
 
+    @Test func podsExchanges_areTopicExchanges_soTopicPermissionsCanLimitThemToOneBatch() throws {
+        for name in [BrokerNames.podRetryExchange, BrokerNames.podDeadLetterExchange, BrokerNames.eventsExchange] {
+            let exchange = try #require(topology.exchanges.first { $0.name == name })
+            #expect(exchange.kind == .topic, "\(name)")
+        }
+        let podDead = try #require(topology.bindings.first { $0.exchange == BrokerNames.podDeadLetterExchange })
+        #expect(podDead.queue == BrokerNames.deadLetterQueue)
+        #expect(podDead.routingKey == "spotq.batch.*")
+    }
+
     @Test func deadLetterQueue_hasNoLengthCap() throws {
         let queue = try #require(topology.queues.first { $0.name == BrokerNames.deadLetterQueue })
         #expect(queue.arguments["x-max-length"] == nil)
@@ -35,11 +45,11 @@ struct BrokerTopologyTests {
         #expect(queue.arguments["x-overflow"] == .string("drop-head"))
     }
 
-    @Test func batchQueue_isRoutedByItsOwnName_withAHighBackstopDeliveryLimit() {
-        let (queue, binding) = BrokerTopology.batch(42)
+    @Test func batchQueue_isRoutedByItsOwnName_fromThePlannerAndFromItsPodsRetries_withAHighBackstopDeliveryLimit() {
+        let (queue, bindings) = BrokerTopology.batch(42)
         #expect(queue.name == "spotq.batch.42")
-        #expect(binding.exchange == BrokerNames.workExchange)
-        #expect(binding.routingKey == "spotq.batch.42")
+        #expect(Set(bindings.map(\.exchange)) == [BrokerNames.workExchange, BrokerNames.podRetryExchange])
+        #expect(bindings.allSatisfy { $0.routingKey == "spotq.batch.42" && $0.queue == "spotq.batch.42" })
         // Reclaims count as deliveries in a quorum queue; the limit must not kill reclaimed work.
         guard case .int(let limit) = queue.arguments["x-delivery-limit"] else { Issue.record("no delivery limit"); return }
         #expect(limit >= 20)

@@ -283,6 +283,22 @@ struct ProvisionerTests {
         #expect(await demand.fresh(maxAge: 120, now: Date()) == new)
     }
 
+    /// Only the server publishes demand: a snapshot whose validated user_id is anyone else's
+    /// (a pod's) is ignored, however genuine it looks.
+    @Test func aDemandSnapshotNotPublishedByTheServer_isIgnored() async throws {
+        let demand = LatestDemand(logger: testLogger)
+        // Whole seconds: the snapshot's JSON keeps no fractions.
+        let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
+        let snapshot = DemandSnapshot(takenAt: now, batches: [], unplanned: [DemandSnapshot.CheckpointDemand(checkpoint: "a.safetensors", items: 3)])
+        let body = Array(try DemandSnapshot.encoder.encode(snapshot))
+        for publisher in [nil, "spotq-pod-3", ""] {
+            await demand.offer(body, from: publisher, accepted: ["spotq-server"], now: now)
+            #expect(await demand.fresh(maxAge: 120, now: now) == nil, "from \(publisher ?? "nobody")")
+        }
+        await demand.offer(body, from: "spotq-server", accepted: ["spotq-server"], now: now)
+        #expect(await demand.fresh(maxAge: 120, now: now) == snapshot)
+    }
+
     /// A snapshot dated in the future would outrank every genuine one after it (a pod that
     /// could publish one stopped the whole fleet): it is ignored, and the genuine ones count.
     @Test func aDemandSnapshotFromTheFuture_isIgnored_andGenuineOnesStillCount() async throws {

@@ -176,7 +176,8 @@ public struct QueueConsumer<Handler: QueueHandler>: Service {
             }
             let plan = SettlementPlan(
                 messages: inHand.map(ReceivedMessage.init), decisions: decisions,
-                queue: configuration.queue, deadLetterExchange: configuration.deadLetterExchange)
+                queue: configuration.queue, deadLetterExchange: configuration.deadLetterExchange,
+                retryExchange: configuration.retryExchange)
             try await carryOut(plan, for: inHand, on: channel)
             let settled = plan.settled
             if !settled.isEmpty {

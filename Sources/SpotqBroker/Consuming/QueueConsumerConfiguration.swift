@@ -13,6 +13,9 @@ public struct QueueConsumerConfiguration: Sendable {
     public var batchSize = 1
     /// Where dead letters go, with their reason in `x-spotq-reason`.
     public var deadLetterExchange = BrokerNames.deadLetterExchange
+    /// Where retry copies go; nil: back to each delivery's own exchange. A pod's worker
+    /// uses `spotq.pod.retry`, the one exchange toward its batch queue it may write to.
+    public var retryExchange: String?
     /// How long held deliveries stay unacknowledged, retried, before going back to the queue.
     /// Kept well under RabbitMQ's consumer_timeout (15 min).
     public var holdLimit: Duration = .seconds(300)

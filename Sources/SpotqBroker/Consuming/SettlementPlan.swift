@@ -1,5 +1,6 @@
 import AMQPClient
 import Foundation
+import SpotqCore
 
 /// What carrying out a group's decisions means on the wire, worked out without I/O: the
 /// copies to publish (dead letters and retries, confirmed together before any ack) and, per
@@ -22,7 +23,8 @@ public struct SettlementPlan: Sendable, Hashable {
     /// - Parameters:
     ///   - queue: the queue the messages were consumed from (a dead letter's origin header).
     ///   - deadLetterExchange: where dead letters go.
-    public init(messages: [ReceivedMessage], decisions: [DeliveryDecision], queue: String, deadLetterExchange: String, now: Date = Date()) {
+    ///   - retryExchange: where retry copies go (nil: each delivery's own exchange).
+    public init(messages: [ReceivedMessage], decisions: [DeliveryDecision], queue: String, deadLetterExchange: String, retryExchange: String? = nil, now: Date = Date()) {
         precondition(messages.count == decisions.count, "one decision per delivery")
         for (message, decision) in zip(messages, decisions) {
             switch decision {
@@ -34,7 +36,7 @@ public struct SettlementPlan: Sendable, Hashable {
                 publishes.append(AMQPOutgoingMessage.deadLetter(of: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now))
                 actions.append(.ack)
             case .retry(let failures):
-                publishes.append(Self.retryCopy(of: message, failures: failures))
+                publishes.append(Self.retryCopy(of: message, failures: failures, exchange: retryExchange))
                 actions.append(.ack)
             case .hold(let reason):
                 if holdReason == nil { holdReason = reason }
@@ -49,13 +51,29 @@ public struct SettlementPlan: Sendable, Hashable {
     public var settled: [Int] { actions.indices.filter { actions[$0] != .hold } }
 
     /// The copy a retry republishes: same body and properties, the failure count in its
-    /// header, to the delivery's own exchange and routing key, mandatory (a copy no queue
-    /// takes comes back, and the original stays unacknowledged).
-    public static func retryCopy(of message: ReceivedMessage, failures: Int) -> AMQPOutgoingMessage {
-        var properties = message.properties
+    /// header, to `exchange` (nil: the delivery's own) with the delivery's routing key,
+    /// mandatory (a copy no queue takes comes back, and the original stays unacknowledged).
+    public static func retryCopy(of message: ReceivedMessage, failures: Int, exchange: String? = nil) -> AMQPOutgoingMessage {
+        var properties = message.properties.republished
         var headers = properties.headers ?? AMQPTable()
         headers[DeliveryDecision.failuresHeader] = .int64(Int64(failures))
         properties.headers = headers
-        return AMQPOutgoingMessage(exchange: message.exchange, routingKey: message.routingKey, body: message.body, properties: properties, mandatory: true)
+        return AMQPOutgoingMessage(exchange: exchange ?? message.exchange, routingKey: message.routingKey, body: message.body, properties: properties, mandatory: true)
+    }
+}
+
+extension AMQPMessageProperties {
+    /// These properties on a copy spotq publishes itself (a dead letter, a retry): the
+    /// original's validated `user_id` moves to `x-spotq-published-by`, and the copy goes out
+    /// with its own publisher's (the broker refuses any other).
+    public var republished: AMQPMessageProperties {
+        var copy = self
+        if let publisher = userID {
+            var headers = copy.headers ?? AMQPTable()
+            headers[BrokerNames.publishedByHeader] = .string(publisher)
+            copy.headers = headers
+        }
+        copy.userID = nil
+        return copy
     }
 }

@@ -40,8 +40,16 @@ struct ProvisionerCommand: AsyncParsableCommand {
         let http = try HTTPClient(logger: logger, name: "spotq-provider-api")
         defer { http.shutdown() }
         let provider = RunPodProvider(endpoint: configuration.runPodEndpoint, apiKey: configuration.runPodAPIKey, http: http, logger: logger)
-        let demand = LatestDemand(logger: logger)
-        let provisioner = Provisioner(configuration: configuration, provider: provider, pods: PodStore(client: postgres), demand: demand, amqp: amqp, logger: logger)
+        let demand = LatestDemand(publishers: configuration.demandPublishers, logger: logger)
+        let brokerAccess = try configuration.brokerManagementURL.map {
+            try PodBrokerAccess(management: RabbitMQManagement(url: $0, http: http), podAMQPURL: configuration.podAMQPURL)
+        }
+        if brokerAccess == nil {
+            logger.warning("provisioner: SPOTQ_RABBITMQ_MANAGEMENT_URL is not set: every pod gets the same broker login (SPOTQ_POD_AMQP_URL), so one pod's host can act for all of them; set it to give each pod its own user")
+        }
+        let provisioner = Provisioner(
+            configuration: configuration, provider: provider, pods: PodStore(client: postgres), demand: demand, amqp: amqp,
+            brokerAccess: brokerAccess, logger: logger)
         let lock = ProvisionerLockHolder(configuration: postgresConfiguration, logger: logger)
         do {
             try await ServerStartup.checkSchema(postgres)

@@ -71,7 +71,11 @@ struct ServerCommand: AsyncParsableCommand {
                 services.append(SpotqHTTPServer.makeOpsApplication(configuration: httpConfiguration, postgres: postgres, logger: logger, metrics: metrics, replay: replay))
             }
             if components.contains(.events) {
-                services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), logger: logger))
+                // The server's own user is trusted; the provisioner's too, when it has its own.
+                let trusted = Set((settings.string(nil, env: "SPOTQ_TRUSTED_BROKER_USERS") ?? "").split(separator: ",").map {
+                    $0.trimmingCharacters(in: .whitespaces)
+                }.filter { !$0.isEmpty })
+                services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), trustedUsers: trusted, logger: logger))
             }
             if components.contains(.deadletters) {
                 services.append(DeadLetterRecorder(amqp: amqp, store: DeadLetterStore(client: postgres), logger: logger))

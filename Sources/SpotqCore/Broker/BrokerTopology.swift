@@ -47,8 +47,16 @@ public enum BrokerNames {
     public static let enqueueQueue = "spotq.enqueue"
     /// Direct exchange routing one work item per image to its batch's queue.
     public static let workExchange = "spotq.work"
-    /// Topic exchange for `asset.ready.<batch>`, `image.done.<batch>`, `pod.<state>`, `metrics.demand`.
+    /// Topic exchange for `asset.ready.<batch>`, `image.done.<batch>`, `pod.<state>.<batch>`, `metrics.demand`.
     public static let eventsExchange = "spotq.events"
+    /// Topic exchange a pod republishes a failed work item to, routing key `spotq.batch.<id>`:
+    /// bound to every batch queue with its own name, so a pod's topic permission (its own
+    /// batch's key only) keeps its retries inside its batch. `spotq.work` is direct and
+    /// cannot be limited by key, so pods may not write to it.
+    public static let podRetryExchange = "spotq.pod.retry"
+    /// Topic exchange a pod dead-letters work to, routing key `spotq.batch.<id>`; bound to
+    /// `spotq.dead`. Pods may not write to `spotq.dlx`, whose letters the server trusts.
+    public static let podDeadLetterExchange = "spotq.pod.dead"
     /// Where dead letters go, and the queue that keeps them.
     public static let deadLetterExchange = "spotq.dlx"
     public static let deadLetterQueue = "spotq.dead"
@@ -65,6 +73,9 @@ public enum BrokerNames {
     public static let originExchangeHeader = "x-spotq-origin-exchange"
     public static let originRoutingKeyHeader = "x-spotq-origin-routing-key"
     public static let originQueueHeader = "x-spotq-origin-queue"
+    /// The validated `user_id` of the message a dead letter or retry copy was made from
+    /// (the copy itself carries its publisher's user_id, as the broker requires).
+    public static let publishedByHeader = "x-spotq-published-by"
     /// When spotq dead-lettered it (ISO 8601, UTC).
     public static let deadLetteredAtHeader = "x-spotq-dead-lettered-at"
 
@@ -96,6 +107,8 @@ extension BrokerTopology {
                 Exchange(name: BrokerNames.workExchange, kind: .direct),
                 Exchange(name: BrokerNames.eventsExchange, kind: .topic),
                 Exchange(name: BrokerNames.deadLetterExchange, kind: .fanout),
+                Exchange(name: BrokerNames.podRetryExchange, kind: .topic),
+                Exchange(name: BrokerNames.podDeadLetterExchange, kind: .topic),
             ],
             queues: [
                 Queue(name: BrokerNames.enqueueQueue, arguments: quorumWithDeadLetters(deliveryLimit: settings.enqueueDeliveryLimit)),
@@ -112,18 +125,23 @@ extension BrokerTopology {
                 // Any routing key reaches the enqueue queue: websites need not know one.
                 Binding(queue: BrokerNames.enqueueQueue, exchange: BrokerNames.enqueueExchange, routingKey: "#"),
                 Binding(queue: BrokerNames.deadLetterQueue, exchange: BrokerNames.deadLetterExchange, routingKey: ""),
+                Binding(queue: BrokerNames.deadLetterQueue, exchange: BrokerNames.podDeadLetterExchange, routingKey: BrokerNames.batchQueuePrefix + "*"),
                 Binding(queue: BrokerNames.demandQueue, exchange: BrokerNames.eventsExchange, routingKey: BrokerNames.demandRoutingKey),
             ] + BrokerNames.recordedEventKeys.map {
                 Binding(queue: BrokerNames.eventsRecorderQueue, exchange: BrokerNames.eventsExchange, routingKey: $0)
             })
     }
 
-    /// The queue for one batch's work items and its binding on `spotq.work`.
-    public static func batch(_ id: Int64, settings: BrokerTopologySettings = .init()) -> (Queue, Binding) {
+    /// The queue for one batch's work items and its bindings: on `spotq.work` (the planner's
+    /// work) and on `spotq.pod.retry` (its pods' retries), both with the queue's name as key.
+    public static func batch(_ id: Int64, settings: BrokerTopologySettings = .init()) -> (Queue, [Binding]) {
         let name = BrokerNames.batchQueue(id)
         return (
             Queue(name: name, arguments: quorumWithDeadLetters(deliveryLimit: settings.workDeliveryLimit)),
-            Binding(queue: name, exchange: BrokerNames.workExchange, routingKey: name)
+            [
+                Binding(queue: name, exchange: BrokerNames.workExchange, routingKey: name),
+                Binding(queue: name, exchange: BrokerNames.podRetryExchange, routingKey: name),
+            ]
         )
     }
 

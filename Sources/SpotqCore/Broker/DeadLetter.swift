@@ -17,10 +17,13 @@ public struct DeadLetter: Sendable, Equatable {
     /// Its other properties as JSON, kept for a replay.
     public var propertiesJSON: String
     public var body: [UInt8]
+    /// The validated `user_id` the dead letter reached `spotq.dead` with: who dead-lettered
+    /// it (or, for the broker's own dead letters, who first published it).
+    public var deadLetteredBy: String?
 
     public init(
         reason: String, originExchange: String?, originRoutingKey: String?, originQueue: String?, deathCount: Int, deadLetteredAt: Date,
-        messageID: String?, contentType: String?, headersJSON: String, propertiesJSON: String = "{}", body: [UInt8]
+        messageID: String?, contentType: String?, headersJSON: String, propertiesJSON: String = "{}", body: [UInt8], deadLetteredBy: String? = nil
     ) {
         self.reason = reason
         self.originExchange = originExchange
@@ -33,6 +36,7 @@ public struct DeadLetter: Sendable, Equatable {
         self.headersJSON = headersJSON
         self.propertiesJSON = propertiesJSON
         self.body = body
+        self.deadLetteredBy = deadLetteredBy
     }
 }
 
@@ -40,4 +44,30 @@ extension DeadLetter {
     /// The image request a dead-lettered work message was for: its origin routing key names
     /// the batch queue (`spotq.batch.<id>`) and its body the item; nil for any other message.
     public var workItem: WorkItemReference? { WorkItemReference(routingKey: originRoutingKey, body: body) }
+}
+
+extension DeadLetter {
+    /// This dead letter as spotq may trust it when a pod sent it through `spotq.pod.dead`: its
+    /// origin is the pod's own batch queue (`batchID`, from the routing key the pod's topic
+    /// permission allowed), whatever its headers claim, so a replay, and the item it fails,
+    /// stay inside that batch. Without a batch it has no origin and cannot be replayed.
+    public func sentByPod(batchID: Int64?) -> DeadLetter {
+        var trusted = self
+        let claimed = (originExchange ?? "?") + "/" + (originRoutingKey ?? "?")
+        guard let batchID else {
+            trusted.originExchange = nil
+            trusted.originRoutingKey = nil
+            trusted.originQueue = nil
+            trusted.reason = "\(reason) [sent through \(BrokerNames.podDeadLetterExchange) for no batch: it cannot be replayed]"
+            return trusted
+        }
+        let queue = BrokerNames.batchQueue(batchID)
+        trusted.originExchange = BrokerNames.workExchange
+        trusted.originRoutingKey = queue
+        trusted.originQueue = queue
+        if claimed != BrokerNames.workExchange + "/" + queue {
+            trusted.reason = "\(reason) [origin claimed by the pod: \(claimed); replays go to its own batch, \(queue)]"
+        }
+        return trusted
+    }
 }

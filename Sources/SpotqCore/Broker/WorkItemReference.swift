@@ -6,9 +6,17 @@ public struct WorkItemReference: Sendable, Equatable {
     public var batchID: Int64
     public var itemID: Int64
 
-    public init?(routingKey: String?, body: [UInt8]) {
+    /// The batch a batch queue's name (or a work message's routing key, `spotq.batch.<id>`) names.
+    public static func batchID(ofQueue name: String?) -> Int64? {
         let prefix = BrokerNames.batchQueuePrefix
-        guard let routingKey, routingKey.hasPrefix(prefix), let batch = Int64(routingKey.dropFirst(prefix.count)) else { return nil }
+        guard let name, name.hasPrefix(prefix), let batch = Int64(name.dropFirst(prefix.count)), batch > 0,
+              BrokerNames.batchQueue(batch) == name
+        else { return nil }
+        return batch
+    }
+
+    public init?(routingKey: String?, body: [UInt8]) {
+        guard let batch = Self.batchID(ofQueue: routingKey) else { return nil }
         struct Body: Decodable {
             var batchID: Int64?
             var itemID: Int64

@@ -9,8 +9,9 @@ import Foundation
 /// ```
 ///
 /// Routing keys: `asset.ready.<batch>`, `image.started.<batch>`, `image.done.<batch>`,
-/// `image.failed.<batch>`, `image.interrupted.<batch>`, `pod.<state>` (kind `state`, with
-/// `state`). `event_key` makes a redelivered copy a no-op.
+/// `image.failed.<batch>`, `image.interrupted.<batch>`, `pod.heartbeat.<batch>`,
+/// `pod.<state>.<batch>` (kind `state`, with `state`): every key ends in the batch, so a pod's
+/// topic permission can hold it to its own. `event_key` makes a redelivered copy a no-op.
 public struct SpotqEvent: Sendable, Equatable, Codable {
     public struct Pod: Sendable, Equatable, Codable {
         public var provider: String
@@ -56,7 +57,8 @@ public struct SpotqEvent: Sendable, Equatable, Codable {
 
     /// The routing key this event is published with.
     public var routingKey: String {
-        kind == .state ? "pod.\(state.map(\.rawValue) ?? "unknown")" : "\(kind.rawValue).\(batchID.map(String.init) ?? "none")"
+        let batch = batchID.map(String.init) ?? "none"
+        return kind == .state ? "pod.\(state.map(\.rawValue) ?? "unknown").\(batch)" : "\(kind.rawValue).\(batch)"
     }
 
     public static let decoder: JSONDecoder = {

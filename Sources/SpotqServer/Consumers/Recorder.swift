@@ -53,9 +53,12 @@ public struct Recorder<Handler: QueueHandler>: Service {
 public typealias EventRecorder = Recorder<EventHandler>
 
 extension Recorder where Handler == EventHandler {
-    public init(amqp: AMQPClient, store: EventStore, logger: Logger) {
+    /// - Parameter trustedUsers: broker users besides the recorder's own whose events are
+    ///   spotq's (SPOTQ_TRUSTED_BROKER_USERS): the provisioner's, when it has its own.
+    public init(amqp: AMQPClient, store: EventStore, trustedUsers: Set<String> = [], logger: Logger) {
+        let trusted = trustedUsers.union(amqp.userName.map { [$0] } ?? [])
         self.init(queue: BrokerNames.eventsRecorderQueue, name: "events", amqp: amqp, postgres: store.client, logger: logger) {
-            EventHandler(store: store, readiness: $0, logger: logger)
+            EventHandler(store: store, readiness: $0, trustedUsers: trusted, logger: logger)
         }
     }
 }

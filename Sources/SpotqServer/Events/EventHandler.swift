@@ -5,10 +5,14 @@ import SpotqBroker
 import SpotqCore
 import SpotqStore
 
-/// The event recorder's handler on the consumer shell: one event at a time into `pod_events`.
+/// The event recorder's handler on the consumer shell: one event at a time into `pod_events`,
+/// each judged first by who the broker says sent it (``EventTrust``): a forged event is
+/// dead-lettered with the reason and changes nothing.
 public struct EventHandler: QueueHandler {
     let store: EventStore
     let readiness: PostgresReadiness
+    /// spotq's own broker users, whose events are recorded as they say.
+    let trustedUsers: Set<String>
     let logger: Logger
 
     public func decide(_ deliveries: [AMQPDelivery]) async -> [DeliveryDecision] {
@@ -24,14 +28,28 @@ public struct EventHandler: QueueHandler {
             decision = .deadLetter(reason: refusal.reason)
         case .success(let event):
             do {
-                _ = try await store.record(event)
-                decision = .ack
+                let publisher = EventTrust.sender(
+                    userID: delivery.properties.userID, publishedBy: delivery.properties.headers?[BrokerNames.publishedByHeader]?.stringValue,
+                    trustedUsers: trustedUsers)
+                let pod = try await publisher.asyncMap { try await store.podRecord(brokerUser: $0) } ?? nil
+                switch EventTrust.judge(event, publisher: publisher, trustedUsers: trustedUsers, pod: pod) {
+                case .refused(let reason):
+                    decision = .deadLetter(reason: reason)
+                case .trusted:
+                    _ = try await store.record(event)
+                    decision = .ack
+                case .fromPod(let rowID):
+                    _ = try await store.record(event, podRowID: rowID)
+                    decision = .ack
+                }
             } catch {
                 decision = EventDecisions.decision(afterRecordingFailed: error)
             }
         }
         if case .deadLetter(let reason) = decision {
-            logger.warning("events: refused an event; dead-lettered", metadata: ["reason": "\(reason)", "routing_key": "\(delivery.routingKey)"])
+            logger.warning("events: refused an event; dead-lettered", metadata: [
+                "reason": "\(reason)", "routing_key": "\(delivery.routingKey)", "user_id": "\(delivery.properties.userID ?? "-")",
+            ])
         }
         return decision
     }

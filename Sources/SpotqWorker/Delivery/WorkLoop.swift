@@ -34,6 +34,10 @@ struct WorkLoop: Sendable {
         var consumer = QueueConsumerConfiguration(queue: BrokerNames.batchQueue(configuration.batchID), name: "worker")
         consumer.prefetch = UInt16(configuration.prefetch)
         consumer.batchSize = 1
+        // The only exchanges toward queues a pod's broker user may write to, each limited to
+        // its batch's routing key (PodBrokerGrant).
+        consumer.retryExchange = BrokerNames.podRetryExchange
+        consumer.deadLetterExchange = BrokerNames.podDeadLetterExchange
         return consumer
     }
 

@@ -15,6 +15,22 @@ struct SettlementPlanTests {
         SettlementPlan(messages: Array(repeating: message, count: decisions.count), decisions: decisions, queue: "spotq.batch.7", deadLetterExchange: "spotq.dlx", now: now)
     }
 
+    /// RabbitMQ refuses a user_id other than the publisher's login: a copy of a pod's message
+    /// published by the server must not carry the pod's, and keeps it in a header instead.
+    @Test func copies_moveTheOriginalsUserIDToAHeader_andCarryNoneOfTheirOwn() throws {
+        var fromPod = message
+        fromPod.properties.userID = "spotq-pod-4"
+        let plan = SettlementPlan(
+            messages: [fromPod, fromPod], decisions: [.deadLetter(reason: "forged"), .retry(failures: 1)], queue: "spotq.events.recorder",
+            deadLetterExchange: "spotq.dlx", retryExchange: "spotq.pod.retry", now: now)
+        for copy in plan.publishes {
+            #expect(copy.properties.userID == nil)
+            #expect(copy.properties.headers?[BrokerNames.publishedByHeader]?.stringValue == "spotq-pod-4")
+        }
+        #expect(plan.publishes[1].exchange == "spotq.pod.retry")
+        #expect(plan.publishes[1].routingKey == fromPod.routingKey)
+    }
+
     @Test func ackAndRequeue_publishNothing() {
         let plan = plan([.ack, .requeue])
         #expect(plan.publishes.isEmpty)
