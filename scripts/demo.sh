@@ -39,6 +39,10 @@ export SPOTQ_AMQP_URL=${SPOTQ_AMQP_URL%/*}/spotq_demo
 rm -rf "$demo"
 mkdir -p "$demo"
 "$spotq" migrate >"$demo/migrate.log" 2>&1
+# The server and the provisioner log in as their own least-privilege users (README,
+# "Security"); every pod gets a user of its own from the provisioner.
+"$spotq" broker-users --write-to "$demo/broker-users" >"$demo/broker-users.log"
+broker_url() { sed -n 's/^SPOTQ_AMQP_URL=//p' "$demo/broker-users/$1.env"; }
 
 # Ports of the demo's own processes.
 api_port=${DEMO_API_PORT:-58070}
@@ -89,10 +93,11 @@ export SPOTQ_GPU_IMAGES_PER_HOUR=14400 SPOTQ_PLAN_TARGET_POD_HOURS=0.006 SPOTQ_P
 
 started=$(date +%s)
 say "starting spotq server (pods' HTTP on :$http_port, /metrics and the dashboard on :$ops_port) and spotq provisioner"
-"$spotq" server >"$demo/server.log" 2>&1 &
+SPOTQ_AMQP_URL=$(broker_url spotq-server) "$spotq" server >"$demo/server.log" 2>&1 &
 pids+=($!)
 # Pods reach the broker over TLS, as they would over the internet, with the CA sent to them.
 SPOTQ_POD_AMQP_URL=${SPOTQ_AMQPS_URL%/*}/spotq_demo SPOTQ_POD_AMQP_CA_FILE=$SPOTQ_AMQP_CA_FILE \
+SPOTQ_AMQP_URL=$(broker_url spotq-provisioner) SPOTQ_DEMAND_PUBLISHERS=spotq-server \
 SPOTQ_RUNPOD_API_URL=http://127.0.0.1:$api_port/graphql SPOTQ_POD_SERVER_URL=http://127.0.0.1:$http_port \
   SPOTQ_PROVISION_INTERVAL_SECONDS=2 SPOTQ_DEMAND_MAX_AGE_SECONDS=30 SPOTQ_MAX_PODS=6 SPOTQ_BUDGET_USD_PER_HOUR=2 \
   SPOTQ_POD_START_TIMEOUT_SECONDS=60 "$spotq" provisioner >"$demo/provisioner.log" 2>&1 &

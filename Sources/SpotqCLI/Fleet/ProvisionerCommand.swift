@@ -58,7 +58,12 @@ struct ProvisionerCommand: AsyncParsableCommand {
                 logger.warning("provisioner: another provisioner holds the lock; waiting (one at a time, or they would rent the same pods twice)")
                 try await Task.sleep(for: .seconds(15))
             }
-            try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
+            do {
+                try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
+            } catch let error as AMQPError where error.replyCode == 403 {
+                // A least-privilege provisioner user reads spotq.demand and declares nothing.
+                logger.info("provisioner: its broker user may not declare spotq's topology; `spotq server` declares it", metadata: ["reply": "\(error.replyText ?? "")"])
+            }
             await provisioner.setLockCheck { await lock.isHeld() }
             if (try? AMQPEndpoint(parsing: configuration.podAMQPURL))?.crossesNetworkInClear == true {
                 logger.warning("provisioner: SPOTQ_POD_AMQP_URL is plain amqp:// to another host: every pod's broker password and messages cross the network in clear; give pods an amqps:// URL")
