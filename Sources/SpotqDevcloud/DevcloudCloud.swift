@@ -435,6 +435,10 @@ public actor DevcloudCloud {
         (pods.keys.sorted(), pods.values.filter { $0.desiredStatus == "RUNNING" }.map(\.id).sorted())
     }
 
+    /// Terminates a pod as someone with the account key would (the console, another script):
+    /// it is gone from the listing.
+    public func terminateNow(_ id: String) async { _ = await terminateCall(["podId": id]) }
+
     /// Reclaims a pod now (`hard`: SIGKILL at once).
     public func reclaimNow(_ id: String, hard: Bool = false) async -> Bool { await reclaim(id, hard: hard) }
 

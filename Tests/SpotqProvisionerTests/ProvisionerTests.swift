@@ -79,6 +79,7 @@ struct ProvisionerWorld: Sendable {
         cloud configure: (inout DevcloudCloud.Configuration) -> Void = { _ in },
         fleet adjust: (inout FleetSettings) -> Void = { _ in },
         keyForProvisioner: String? = nil,
+        podBrokerURL: String? = nil,
         _ body: (ProvisionerWorld) async throws -> Void
     ) async throws {
         try await TemporaryDatabase.with { database in
@@ -114,7 +115,7 @@ struct ProvisionerWorld: Sendable {
             adjust(&fleet)
             let endpoint = "http://127.0.0.1:\(port)/graphql"
             var provisionerConfiguration = ProvisionerConfiguration(
-                fleet: fleet, podServerURL: "http://127.0.0.1:9/", podAMQPURL: "amqp://pod:podpass@127.0.0.1:9/spotq", secret: secret,
+                fleet: fleet, podServerURL: "http://127.0.0.1:9/", podAMQPURL: podBrokerURL ?? "amqp://pod:podpass@127.0.0.1:9/spotq", secret: secret,
                 runPodAPIKey: keyForProvisioner ?? apiKey)
             provisionerConfiguration.runPodEndpoint = endpoint
             let http = try HTTPClient(logger: logs.logger("curl"))
@@ -124,7 +125,9 @@ struct ProvisionerWorld: Sendable {
             let provisioner = Provisioner(
                 configuration: provisionerConfiguration,
                 provider: RunPodProvider(endpoint: endpoint, apiKey: keyForProvisioner ?? apiKey, http: http, logger: provisionerLogger),
-                pods: PodStore(client: postgres), demand: demand, amqp: nil, logger: provisionerLogger)
+                pods: PodStore(client: postgres), demand: demand, amqp: nil,
+                brokerAccess: try podBrokerURL.map { try PodBrokerAccess(management: RabbitMQManagement(url: TestEnvironment.rabbitMQManagementURL(), http: http), podAMQPURL: $0) },
+                logger: provisionerLogger)
             let world = ProvisionerWorld(cloud: cloud, postgres: postgres, provisioner: provisioner, demand: demand, logs: logs, apiKey: apiKey, endpoint: endpoint, batch: created[0].id)
             let result: Result<Void, any Error>
             do { result = .success(try await body(world)) } catch { result = .failure(error) }
@@ -153,6 +156,48 @@ struct ProvisionerTests {
             // The next round keeps it: one pod is what 1 hour of work wants.
             await world.round(items: 100, hours: 1)
             #expect(await world.cloud.podIDs().all.count == 1)
+        }
+    }
+
+    /// Each rental gets a broker user of its own before the provider is asked, in the pod's
+    /// environment; a failed rental leaves neither user nor row; a terminated pod's user is
+    /// deleted; a leftover user of this vhost is reconciled away, another vhost's left alone.
+    @Test func eachPodGetsItsOwnBrokerUser_removedWithThePod_andLeftoversAreReconciled() async throws {
+        try await TemporaryVhost.with { amqpURL in
+            let http = try HTTPClient(logger: testLogger)
+            defer { http.shutdown() }
+            let management = try RabbitMQManagement(url: TestEnvironment.rabbitMQManagementURL(), http: http)
+            let elsewhere = try PodBrokerAccess(management: management, podAMQPURL: try TestEnvironment.amqpURL())
+            let foreign = try await elsewhere.grant(podRowID: Int64.random(in: 1_000_000_000...9_000_000_000), batchID: 1)
+            defer { Task { try? await management.deleteUser(foreign.user) } }
+            // A spot market no bid reaches: the rental fails, and takes its user and row with it.
+            try await ProvisionerWorld.with(cloud: { $0.minimumBid = 0.30 }, podBrokerURL: amqpURL) { world in
+                let before = Set(try await management.userNames())
+                await world.round()
+                #expect(try await world.count("SELECT count(*) FROM pods") == 0)
+                #expect(Set(try await management.userNames()) == before)
+            }
+            try await ProvisionerWorld.with(podBrokerURL: amqpURL) { world in
+                let access = try PodBrokerAccess(management: management, podAMQPURL: amqpURL)
+                let leftover = try await access.grant(podRowID: 999_999, batchID: world.batch)
+                await world.round(items: 100, hours: 1)
+                let user = try #require(try await world.postgres.query("SELECT broker_user FROM pods").first?.decode(String?.self, at: 0))
+                #expect(PodBrokerGrant.isPodUser(user, vhost: access.vhost))
+                let id = try #require(await world.cloud.podIDs().all.first)
+                let podURL = try #require(await world.cloud.environment(ofPod: id)?["SPOTQ_AMQP_URL"])
+                #expect(URLComponents(string: podURL)?.user == user)
+                #expect(URLComponents(string: podURL)?.password?.count == 48)
+                let users = Set(try await management.userNames())
+                #expect(users.contains(user))
+                #expect(!users.contains(leftover.user), "the leftover is reconciled in the same round")
+                #expect(users.contains(foreign.user), "another vhost's pod user is not this deployment's to delete")
+                #expect(!world.logs.all.contains(URLComponents(string: podURL)?.password ?? "-"), "the pod's broker password is never logged")
+                // The pod goes away at the provider: its record ends and its user is deleted.
+                await world.cloud.terminateNow(id)
+                await world.provisioner.round(now: Date())
+                #expect(try await world.count("SELECT count(*) FROM pods WHERE state = 'terminated'") == 1)
+                #expect(!(try await management.userNames()).contains(user))
+            }
         }
     }
 
