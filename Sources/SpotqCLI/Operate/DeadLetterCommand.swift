@@ -76,6 +76,7 @@ struct DeadLetterCommand: AsyncParsableCommand {
                 reason:         \(entry.reason)
                 origin:         exchange '\(entry.originExchange ?? "?")', routing key '\(entry.originRoutingKey ?? "?")', queue '\(entry.originQueue ?? "?")'
                 deaths:         \(entry.deathCount)
+                from:           \(entry.deadLetter.deadLetteredBy.map { "broker user '\($0)'" } ?? "no validated user_id")
                 dead-lettered:  \(entry.deadLetteredAt), recorded \(entry.recordedAt)
                 replays:        \(entry.replayCount)\(entry.replayedAt.map { ", last \($0)" } ?? "")
                 properties:     \(entry.propertiesJSON)

@@ -53,7 +53,10 @@ struct ServerCommand: AsyncParsableCommand {
         let amqp = AMQPClient(configuration: AMQPConfiguration.spotq(url: amqpURL, connectionName: "spotq server"), logger: logger)
         do {
             try await ServerStartup.checkSchema(postgres)
-            if needsBroker { try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger) }
+            if needsBroker {
+                try await ServerStartup.declareTopology(amqpURL: amqpURL, logger: logger)
+                try await ServerStartup.declareUnfinishedBatches(postgres: postgres, amqp: amqp, logger: logger)
+            }
             let store = QueueStore(client: postgres)
             var services: [any Service] = []
             if components.contains(.enqueue) {
@@ -136,6 +139,17 @@ enum ServerStartup {
     }
 
     /// Declares the standard topology, retrying while RabbitMQ is starting.
+    /// Declares every unfinished batch's queue and bindings again: a batch planned by an
+    /// older spotq lacks the `spotq.pod.retry` binding its pods' retries need.
+    static func declareUnfinishedBatches(postgres: PostgresClient, amqp: AMQPClient, logger: Logger) async throws {
+        let batches = try await DemandStore(client: postgres).remaining().map(\.batchID)
+        guard !batches.isEmpty else { return }
+        try await amqp.connection().withChannel { channel in
+            for batch in batches { try await TopologyDeclarer.declareBatch(batch, on: channel) }
+        }
+        logger.info("server: declared the queues of \(batches.count) unfinished batches")
+    }
+
     static func declareTopology(amqpURL: String, logger: Logger) async throws {
         var failures = 0
         while true {
