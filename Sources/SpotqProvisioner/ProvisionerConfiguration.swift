@@ -71,6 +71,8 @@ public struct ProvisionerConfiguration: Sendable {
             ("SPOTQ_UPLOAD_TOKEN", BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", amqpURL ?? podAMQPURL),
             ("SPOTQ_WORKSPACE", fleet.template.volumeMountPath),
         ]
+        // Not a secret: pods check the planner's signature on their work with it.
+        environment.append(("SPOTQ_WORK_PUBLIC_KEY", WorkSignature.Signer(secret: secret).publicKey))
         if let pem = podAMQPCAPEM { environment.append(("SPOTQ_AMQP_CA_PEM", pem)) }
         if let bootstrap = fleet.template.bootstrapURL { environment.append(("SPOTQ_BOOTSTRAP_URL", bootstrap)) }
         return environment

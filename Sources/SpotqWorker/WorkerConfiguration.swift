@@ -14,6 +14,9 @@ public struct WorkerConfiguration: Sendable {
     /// provisioner sends it when the broker's CA is private, since a pod has no file of ours.
     /// Without it, SPOTQ_AMQP_CA_FILE, else the system's CAs.
     public var amqpCAPEM: String?
+    /// Checks the planner's signature on each work message (SPOTQ_WORK_PUBLIC_KEY); unsigned or
+    /// wrongly signed work is dead-lettered unrendered. nil checks nothing.
+    public var workVerifier: WorkSignature.Verifier?
     public var comfyURL = "http://127.0.0.1:8188"
     public var workspace: URL
     /// Who this pod is, for events: provider name and the provider's pod id.
@@ -78,6 +81,12 @@ public struct WorkerConfiguration: Sendable {
         configuration.amqpCAPEM = settings.string(nil, env: "SPOTQ_AMQP_CA_PEM")
         if let pem = configuration.amqpCAPEM, !AMQPTLSSettings.isPEMCertificate(pem) {
             throw ConfigurationError(message: "SPOTQ_AMQP_CA_PEM is not a PEM certificate (it must hold -----BEGIN CERTIFICATE-----)")
+        }
+        if let key = settings.string(nil, env: "SPOTQ_WORK_PUBLIC_KEY") {
+            guard let verifier = WorkSignature.Verifier(publicKey: key) else {
+                throw ConfigurationError(message: "SPOTQ_WORK_PUBLIC_KEY is not a base64 Ed25519 public key")
+            }
+            configuration.workVerifier = verifier
         }
         configuration.comfyURL = settings.string(nil, env: "SPOTQ_COMFY_URL") ?? configuration.comfyURL
         configuration.provider = settings.string(nil, env: "SPOTQ_POD_PROVIDER") ?? (settings.string(nil, env: "RUNPOD_POD_ID") != nil ? "runpod" : "devcloud")

@@ -18,7 +18,7 @@ struct HostilePodChaosTests {
     /// batch as its origin.
     static func passesTheBroker(_ attack: String) -> Bool {
         attack.hasSuffix("on this pod's key") || attack.hasSuffix("claimed to be in this pod's batch") || attack.hasPrefix("heartbeats for pod")
-            || attack.hasSuffix("through spotq.pod.dead")
+            || attack.hasSuffix("through spotq.pod.dead") || attack.hasPrefix("its own workflow")
     }
 
     struct Report: Decodable {
@@ -65,7 +65,7 @@ struct HostilePodChaosTests {
             #expect(report.attacks.count >= 20)
             for attack in report.attacks {
                 if Self.passesTheBroker(attack.attack) {
-                    print("chaos | hostile pod | \(attack.attack): let through by the broker, discarded by the server")
+                    print("chaos | hostile pod | \(attack.attack): let through by the broker, discarded by spotq")
                 } else {
                     print("chaos | hostile pod | \(attack.attack): refused by the broker: \(attack.refused ?? "NOT REFUSED")")
                     #expect(attack.refused != nil, "the broker let '\(attack.attack)' through: \(attack.detail)")
@@ -84,6 +84,10 @@ struct HostilePodChaosTests {
             #expect(victim == 0, "the victim pod was taken for GPU-failed")
             #expect(try await world.count("SELECT count(*) FROM pods WHERE state = 'gpu_failed'") == 0)
             #expect(try await world.count("SELECT count(*) FROM pod_events WHERE event_key LIKE 'hostile-%'") == 0)
+            // The honest pods refused the unsigned workflow unrendered (and it failed no item).
+            try await eventually("the unsigned work dead-lettered by an honest pod", timeout: .seconds(60)) {
+                try await world.count("SELECT count(*) FROM dead_letters WHERE reason LIKE 'forged work: %' AND convert_from(body, 'UTF8') LIKE '%hostile-work%'") == 1
+            }
             // The forged dead letter names its own batch as origin: a replay cannot reach spotq.enqueue.
             let origins = try await world.fixture.postgres.query(PostgresQuery(sql: """
                 SELECT origin_exchange, origin_routing_key FROM dead_letters WHERE convert_from(body, 'UTF8') LIKE '%hostile-replay%'

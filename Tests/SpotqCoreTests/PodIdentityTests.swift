@@ -114,6 +114,36 @@ struct PodIdentityTests {
         #expect(EventTrust.sender(userID: "spotq-server", publishedBy: nil, trustedUsers: trusted) == "spotq-server")
     }
 
+    // MARK: Work the planner signed
+
+    @Test func signedWork_verifiesForItsBatchOnly_andAnythingElseIsForged() throws {
+        let signer = WorkSignature.Signer(secret: String(repeating: "s", count: 40))
+        let verifier = try #require(WorkSignature.Verifier(publicKey: signer.publicKey))
+        let body = Array(#"{"item_id": 3}"#.utf8)
+        let signature = signer.signature(queue: "spotq.batch.7", body: body)
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: signature) == nil)
+        #expect(verifier.refusal(queue: "spotq.batch.8", body: body, signature: signature)?.hasPrefix("forged work:") == true)
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: Array(#"{"item_id": 4}"#.utf8), signature: signature)?.hasPrefix("forged work:") == true)
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: nil)?.contains("no planner's signature") == true)
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: "not base64!")?.hasPrefix("forged work:") == true)
+        let other = WorkSignature.Signer(secret: String(repeating: "t", count: 40))
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: other.signature(queue: "spotq.batch.7", body: body)) != nil)
+        // The same secret always gives the same key: the provisioner and the server agree.
+        #expect(WorkSignature.Signer(secret: String(repeating: "s", count: 40)).publicKey == signer.publicKey)
+        #expect(WorkSignature.Verifier(publicKey: "short") == nil)
+    }
+
+    @Test func aDeadLetterOfForgedWork_failsNoItem() {
+        let letter = DeadLetter(
+            reason: "forged work: it carries no planner's signature (x-spotq-signature)", originExchange: BrokerNames.workExchange,
+            originRoutingKey: "spotq.batch.7", originQueue: "spotq.batch.7", deathCount: 1, deadLetteredAt: Date(), messageID: nil, contentType: nil,
+            headersJSON: "{}", body: Array(#"{"item_id": 3}"#.utf8))
+        #expect(letter.workItem == nil)
+        var genuine = letter
+        genuine.reason = "failed 3 times: ComfyUI refused the workflow"
+        #expect(genuine.workItem == WorkItemReference(routingKey: "spotq.batch.7", body: letter.body))
+    }
+
     // MARK: Dead letters a pod sent
 
     @Test func aPodsDeadLetter_hasItsOwnBatchAsOrigin_whateverItsHeadersClaim() {

@@ -147,7 +147,8 @@ struct ProvisionerTests {
             #expect(try await world.count("SELECT count(*) FROM pods WHERE volume_gb = 13 AND container_disk_gb = 1") == 1)  // 2 GB payload + 11
             let id = try #require(await world.cloud.podIDs().all.first)
             let environment = try #require(await world.cloud.environment(ofPod: id))
-            #expect(environment.keys.sorted() == ["SPOTQ_AMQP_URL", "SPOTQ_BATCH_ID", "SPOTQ_SERVER_URL", "SPOTQ_UPLOAD_TOKEN", "SPOTQ_WORKSPACE"])
+            #expect(environment.keys.sorted() == ["SPOTQ_AMQP_URL", "SPOTQ_BATCH_ID", "SPOTQ_SERVER_URL", "SPOTQ_UPLOAD_TOKEN", "SPOTQ_WORKSPACE", "SPOTQ_WORK_PUBLIC_KEY"])
+            #expect(environment["SPOTQ_WORK_PUBLIC_KEY"] == WorkSignature.Signer(secret: ProvisionerWorld.secret).publicKey)
             #expect(environment["SPOTQ_UPLOAD_TOKEN"] == BatchToken.make(secret: ProvisionerWorld.secret, batchID: world.batch))
             #expect(!environment.values.contains { $0.contains("postgres") || $0.contains(world.apiKey) })
             // Neither the API key nor the pod's token appears in any log line.

@@ -164,6 +164,9 @@ def attack(args):
     work = json.dumps({"version": 1, "item_id": foreign[0], "request_id": "hostile", "workflow": {}}).encode()
     a.attempt(f"work into batch {other_batch} through spotq.work", publish("spotq.work", f"spotq.batch.{other_batch}", work))
     a.attempt(f"work into batch {other_batch} through spotq.pod.retry", publish("spotq.pod.retry", f"spotq.batch.{other_batch}", work))
+    own_item = ([item for item_batch, item in guessed if item_batch == batch] or [foreign[0]])[0]
+    own_work = json.dumps({"version": 1, "item_id": own_item, "batch_id": batch, "request_id": "hostile-work", "workflow": {}}).encode()
+    a.attempt(f"its own workflow for item {own_item} into this pod's batch through spotq.pod.retry", publish("spotq.pod.retry", f"spotq.batch.{batch}", own_work))
     origin = {"x-spotq-reason": "hostile", "x-spotq-origin-exchange": "spotq.enqueue", "x-spotq-origin-routing-key": "image.request",
               "x-spotq-origin-queue": "spotq.enqueue"}
     request = json.dumps({"version": 1, "request_id": "hostile-replay", "checkpoint": "x.safetensors", "workflow": {}}).encode()

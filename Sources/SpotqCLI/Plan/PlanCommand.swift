@@ -43,7 +43,7 @@ struct PlanCommand: AsyncParsableCommand {
                 let amqp = AMQPClient(configuration: AMQPConfiguration.spotq(url: try connection.resolvedAMQPURL(), connectionName: "spotq plan"), logger: logger)
                 do {
                     let (batches, plan, work) = try await PlannerStore(client: postgres).apply(policy: settings.policy, gpu: settings.gpu, secret: secret)
-                    let published = try await BatchPublisher(postgres: postgres, amqp: amqp, logger: logger).publishPending()
+                    let published = try await BatchPublisher(postgres: postgres, amqp: amqp, signer: WorkSignature.Signer(secret: secret), logger: logger).publishPending()
                     report = PlanReport(plan: plan, work: work, batchIDs: batches.map(\.id), published: published.messages)
                     await amqp.close()
                 } catch {

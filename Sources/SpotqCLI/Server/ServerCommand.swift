@@ -93,7 +93,7 @@ struct ServerCommand: AsyncParsableCommand {
                 services.append(AutoPlanner(
                     settings: planning, secret: secret, postgres: postgres,
                     listener: PostgresListener(configuration: postgresConfiguration, logger: logger),
-                    publisher: BatchPublisher(postgres: postgres, amqp: amqp, logger: logger), logger: logger))
+                    publisher: BatchPublisher(postgres: postgres, amqp: amqp, signer: WorkSignature.Signer(secret: secret), logger: logger), logger: logger))
             }
             logger.info("server: starting", metadata: ["components": "\(components.map(\.rawValue).sorted().joined(separator: ","))"])
             let shutdown = ShutdownMarker()

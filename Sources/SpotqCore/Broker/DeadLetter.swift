@@ -43,7 +43,12 @@ public struct DeadLetter: Sendable, Equatable {
 extension DeadLetter {
     /// The image request a dead-lettered work message was for: its origin routing key names
     /// the batch queue (`spotq.batch.<id>`) and its body the item; nil for any other message.
-    public var workItem: WorkItemReference? { WorkItemReference(routingKey: originRoutingKey, body: body) }
+    /// Work a pod refused as forged (not the planner's) fails nothing: its item's genuine
+    /// message is elsewhere.
+    public var workItem: WorkItemReference? {
+        guard !reason.hasPrefix("forged work:") else { return nil }
+        return WorkItemReference(routingKey: originRoutingKey, body: body)
+    }
 }
 
 extension DeadLetter {

@@ -24,11 +24,14 @@ public struct BatchPublisher: Sendable {
     /// Called after each chunk is confirmed and recorded; tests stop a run here to play a crash.
     public var afterChunk: @Sendable (_ batch: Int64, _ published: Int) throws -> Void = { _, _ in }
     public var topologySettings = BrokerTopologySettings()
+    /// Signs each work message (``WorkSignature``); pods given the public key render only signed work.
+    public let signer: WorkSignature.Signer?
 
-    public init(postgres: PostgresClient, amqp: AMQPClient, logger: Logger) {
+    public init(postgres: PostgresClient, amqp: AMQPClient, signer: WorkSignature.Signer? = nil, logger: Logger) {
         self.postgres = postgres
         self.batches = BatchStore(client: postgres)
         self.amqp = amqp
+        self.signer = signer
         self.logger = logger
     }
 
@@ -68,7 +71,9 @@ public struct BatchPublisher: Sendable {
                     AMQPOutgoingMessage(
                         exchange: BrokerNames.workExchange, routingKey: queue, body: message.body,
                         properties: AMQPMessageProperties(
-                            contentType: "application/json", deliveryMode: .persistent, messageID: "item-\(message.itemID)", type: "spotq.work.v1"),
+                            contentType: "application/json",
+                            headers: signer.map { [WorkSignature.header: .string($0.signature(queue: queue, body: message.body))] },
+                            deliveryMode: .persistent, messageID: "item-\(message.itemID)", type: "spotq.work.v1"),
                         mandatory: true)
                 }
                 let outcome = try await channel.publishBatch(messages)

@@ -1,6 +1,7 @@
 import AMQPClient
 import Logging
 import SpotqBroker
+import SpotqCore
 
 /// The work loop's handler on the consumer shell: drives a ``WorkDeliveryMachine`` per
 /// delivery with the I/O it asks for (waiting for models, generating and uploading,
@@ -48,7 +49,16 @@ struct WorkHandler: QueueHandler {
         if notice.isSet {
             action = machine.handle(.noticed)
         } else {
-            let read = WorkItem.read(delivery.body)
+            var read = WorkItem.read(delivery.body)
+            if let verifier = configuration.workVerifier, let forged = verifier.refusal(
+                queue: BrokerNames.batchQueue(configuration.batchID), body: delivery.body,
+                signature: delivery.properties.headers?[WorkSignature.header]?.stringValue)
+            {
+                logger.warning("worker: refused work the planner did not sign; dead-lettered unrendered", metadata: [
+                    "reason": "\(forged)", "user_id": "\(delivery.properties.userID ?? "-")",
+                ])
+                read = .failure(WorkDeliveryMachine.Unreadable(reason: forged))
+            }
             item = try? read.get()
             action = machine.handle(.opened(read.map(\.order)))
         }

@@ -1,0 +1,59 @@
+import Crypto
+import Foundation
+
+/// The planner's signature on each work message (Ed25519, the key derived from SPOTQ_SECRET),
+/// so a pod renders only work the planner made. A batch's pods may publish into its queue
+/// (their retries, through `spotq.pod.retry`), and a replay sends a dead letter back, but
+/// neither can sign: a retry or replay keeps the original body and its signature.
+///
+/// The signature covers the batch queue's name and the body, so signed work for one batch
+/// is refused in another. Pods get only the public key (SPOTQ_WORK_PUBLIC_KEY), not a secret.
+public enum WorkSignature {
+    /// The header carrying the base64 signature.
+    public static let header = "x-spotq-signature"
+
+    static func signedBytes(queue: String, body: [UInt8]) -> [UInt8] { Array(queue.utf8) + [0x0a] + body }
+
+    /// Signs work messages; made once from the secret.
+    public struct Signer: Sendable {
+        /// The Ed25519 seed (swift-crypto's key types are not Sendable; the key is made from it when used).
+        let seed: [UInt8]
+
+        public init(secret: String) {
+            seed = Array(SHA256.hash(data: Array("spotq work signing v1\u{0}".utf8) + Array(secret.utf8)))
+        }
+
+        // A 32-byte seed is always a valid Ed25519 private key.
+        var key: Curve25519.Signing.PrivateKey { try! Curve25519.Signing.PrivateKey(rawRepresentation: seed) }
+
+        /// The public key pods verify with, base64.
+        public var publicKey: String { key.publicKey.rawRepresentation.base64EncodedString() }
+
+        public func signature(queue: String, body: [UInt8]) -> String {
+            // Only fails on a broken platform RNG/crypto; there is no message to send then.
+            (try! key.signature(for: WorkSignature.signedBytes(queue: queue, body: body))).base64EncodedString()
+        }
+    }
+
+    /// Checks work messages on a pod.
+    public struct Verifier: Sendable {
+        let raw: Data
+
+        /// nil when `publicKey` is not a base64 Ed25519 public key.
+        public init?(publicKey: String) {
+            guard let raw = Data(base64Encoded: publicKey), (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil else { return nil }
+            self.raw = raw
+        }
+
+        var key: Curve25519.Signing.PublicKey { try! Curve25519.Signing.PublicKey(rawRepresentation: raw) }
+
+        /// nil when the message was signed by the planner for `queue`; else why not.
+        public func refusal(queue: String, body: [UInt8], signature: String?) -> String? {
+            guard let signature, !signature.isEmpty else { return "forged work: it carries no planner's signature (\(WorkSignature.header))" }
+            guard let bytes = Data(base64Encoded: signature), key.isValidSignature(bytes, for: WorkSignature.signedBytes(queue: queue, body: body)) else {
+                return "forged work: its signature is not the planner's for \(queue)"
+            }
+            return nil
+        }
+    }
+}
