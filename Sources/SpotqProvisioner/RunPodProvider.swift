@@ -125,7 +125,10 @@ public struct RunPodProvider: CloudProvider {
         }
         let object = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
         let errors = object?["errors"] as? [[String: Any]] ?? []
-        let message = (errors.first?["message"] as? String) ?? String(decoding: answer.body.prefix(300), as: UTF8.self)
+        // RunPod may echo the rent input (the pod's token and broker login) in its errors.
+        let message = ProviderErrorRedaction.redact(
+            (errors.first?["message"] as? String) ?? String(decoding: answer.body.prefix(300), as: UTF8.self),
+            secrets: ProviderErrorRedaction.secrets(in: variables, extra: [apiKey]))
         let code = (errors.first?["extensions"] as? [String: Any])?["code"] as? String
         switch answer.status {
         case 401, 403:

@@ -202,6 +202,29 @@ struct ProvisionerTests {
         }
     }
 
+    /// A provider's error may echo the rent input; what it says is logged and stored, so the
+    /// pod's token, its broker login (whole, and its password alone) and the API key are cut.
+    @Test func aProvidersErrorText_losesEverySecretTheRequestCarried() {
+        let variables: [String: JSONValue] = ["input": .object([
+            ("name", .string("spotq-b7-abc123")),
+            ("env", .array([
+                .object([("key", .string("SPOTQ_BATCH_ID")), ("value", .string("7"))]),
+                .object([("key", .string("SPOTQ_UPLOAD_TOKEN")), ("value", .string("tok_7_0123456789abcdef"))]),
+                .object([("key", .string("SPOTQ_AMQP_URL")), ("value", .string("amqps://spotq-pod-3-ab:0badc0ffee0badc0ffee@rabbit:5671/%2F"))]),
+            ])),
+        ])]
+        let secrets = ProviderErrorRedaction.secrets(in: variables, extra: ["rpa_APIKEY123456"])
+        let echoed = """
+            invalid input: {"env":[{"key":"SPOTQ_UPLOAD_TOKEN","value":"tok_7_0123456789abcdef"},{"value":"amqps://spotq-pod-3-ab:0badc0ffee0badc0ffee@rabbit:5671/%2F"}]}             password 0badc0ffee0badc0ffee, key rpa_APIKEY123456, batch 7, pod spotq-b7-abc123
+            """
+        let redacted = ProviderErrorRedaction.redact(echoed, secrets: secrets)
+        for secret in ["tok_7_0123456789abcdef", "0badc0ffee0badc0ffee", "rpa_APIKEY123456", "amqps://spotq-pod-3-ab"] {
+            #expect(!redacted.contains(secret), "\(secret) survived: \(redacted)")
+        }
+        // What says which pod and batch stays readable.
+        #expect(redacted.contains("batch 7") && redacted.contains("spotq-b7-abc123") && redacted.contains("SPOTQ_UPLOAD_TOKEN"))
+    }
+
     @Test func spotAboveTheLadder_waitsByDefault_orGoesOnDemandWithAnAlert() async throws {
         // On-demand dearer than spot, so spot is what the price logic wants.
         try await ProvisionerWorld.with(cloud: { $0.minimumBid = 0.30; $0.onDemandPrice = 0.60 }) { world in
