@@ -37,11 +37,9 @@ struct BrokerUsersCommand: AsyncParsableCommand {
             let password = BrokerPassword.generate()
             try await management.putUser(component.user, passwordHash: BrokerPassword.rabbitMQHash(password))
             try await management.setPermissions(vhost: vhost, user: component.user, component.permissions)
-            guard var url = URLComponents(string: base) else { throw ValidationError("the broker URL is not a URL") }
-            url.percentEncodedUser = component.user
-            url.percentEncodedPassword = password
+            let url = PodBrokerAccess.url(base, user: component.user, password: password)
             let path = (writeTo as NSString).appendingPathComponent("\(component.user).env")
-            guard FileManager.default.createFile(atPath: path, contents: Data("SPOTQ_AMQP_URL=\(url.string ?? "")\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+            guard FileManager.default.createFile(atPath: path, contents: Data("SPOTQ_AMQP_URL=\(url)\n".utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw ValidationError("could not write \(path)")
             }
             print("\(component.user): permissions set on vhost '\(vhost)'; its URL is in \(path)")

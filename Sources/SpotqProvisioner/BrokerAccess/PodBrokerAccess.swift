@@ -45,10 +45,16 @@ public struct PodBrokerAccess: Sendable {
             _ = try? await management.deleteUser(grant.user)
             throw error
         }
-        var components = URLComponents(string: podAMQPURL)!
-        components.percentEncodedUser = grant.user
+        return Granted(user: grant.user, amqpURL: Self.url(podAMQPURL, user: grant.user, password: password))
+    }
+
+    /// `base` (an AMQP URL) with this login instead of its own. Names and passwords spotq makes
+    /// need no percent-encoding.
+    public static func url(_ base: String, user: String, password: String) -> String {
+        guard var components = URLComponents(string: base) else { return base }
+        components.percentEncodedUser = user
         components.percentEncodedPassword = password
-        return Granted(user: grant.user, amqpURL: components.string ?? podAMQPURL)
+        return components.string ?? base
     }
 
     /// Deletes `user`; its connections close at once. A user already gone is fine.
