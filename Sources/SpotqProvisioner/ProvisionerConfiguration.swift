@@ -41,6 +41,7 @@ public struct ProvisionerConfiguration: Sendable {
         guard let server = source.string(nil, env: "SPOTQ_POD_SERVER_URL") else {
             throw ConfigurationError(message: "SPOTQ_POD_SERVER_URL is not set: the address of `spotq server`'s HTTP API as pods reach it, e.g. https://spotq.example.com")
         }
+        if let refusal = PlainHTTPPolicy.refusal(server, variable: "SPOTQ_POD_SERVER_URL") { throw ConfigurationError(message: refusal) }
         guard let secret = source.string(nil, env: "SPOTQ_SECRET") else {
             throw ConfigurationError(message: "SPOTQ_SECRET is not set: pods' upload tokens derive from it (the same value as the server's)")
         }

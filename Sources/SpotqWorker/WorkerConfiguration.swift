@@ -78,6 +78,7 @@ public struct WorkerConfiguration: Sendable {
             amqpURL: try required("SPOTQ_AMQP_URL", "RabbitMQ's URL"),
             workspace: URL(fileURLWithPath: settings.string(nil, env: "SPOTQ_WORKSPACE") ?? "/workspace"),
             podID: settings.string(nil, env: "SPOTQ_POD_ID") ?? settings.string(nil, env: "RUNPOD_POD_ID") ?? ProcessInfo.processInfo.hostName)
+        if let refusal = PlainHTTPPolicy.refusal(configuration.serverURL, variable: "SPOTQ_SERVER_URL") { throw ConfigurationError(message: refusal) }
         configuration.amqpCAPEM = settings.string(nil, env: "SPOTQ_AMQP_CA_PEM")
         if let pem = configuration.amqpCAPEM, !AMQPTLSSettings.isPEMCertificate(pem) {
             throw ConfigurationError(message: "SPOTQ_AMQP_CA_PEM is not a PEM certificate (it must hold -----BEGIN CERTIFICATE-----)")

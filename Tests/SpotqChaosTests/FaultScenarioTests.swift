@@ -178,9 +178,10 @@ struct OutageChaosTests {
         let broker = try PrivateRabbitMQ()
         do {
             try await broker.start()
-            // Twice the work: stopping and starting a node can take 20 s on a busy machine, and
-            // the fault must strike while work is left.
-            var options = Self.options(images: Self.images * 2)
+            // More work: stopping a node can take 20 s on a busy machine, the pods keep working
+            // meanwhile, and the fault must strike while work is left (twice the short form's
+            // work was all done before a slow stop ended).
+            var options = Self.options(images: Self.images * ChaosScale.pick(short: 4, full: 2))
             options.amqpURL = broker.url
             options.podAMQPS = (broker.tlsURL, broker.caFile, broker.managementURL)
             try await FaultScenario(name: "RabbitMQ restarted", options: options, strikeAt: Self.images / 6).run { _ in

@@ -164,3 +164,23 @@ struct PodIdentityTests {
         #expect(stranger.reason.contains("cannot be replayed"))
     }
 }
+
+@Suite("Pod defaults that leak nothing")
+struct PodDefaultsTests {
+    @Test func aPodsServerURL_isHTTPS_orPlainHTTPOnlyToLoopbackAndPrivateAddresses() {
+        for allowed in ["https://spotq.example.com", "http://127.0.0.1:8080", "http://localhost:9", "http://10.1.2.3", "http://172.20.0.5:80",
+                        "http://192.168.1.9", "http://[::1]:8080", "http://[fd00::5]/", "HTTPS://Spotq.Example.com"] {
+            #expect(PlainHTTPPolicy.refusal(allowed, variable: "SPOTQ_POD_SERVER_URL") == nil, "\(allowed)")
+        }
+        for refused in ["http://spotq.example.com", "http://203.0.113.7:8080", "http://172.32.0.1", "http://11.0.0.1", "http://spotq.internal",
+                        "ftp://127.0.0.1", "not a url", "http://"] {
+            let why = PlainHTTPPolicy.refusal(refused, variable: "SPOTQ_POD_SERVER_URL")
+            #expect(why?.contains("SPOTQ_POD_SERVER_URL") == true, "\(refused): \(why ?? "allowed")")
+        }
+        #expect(PlainHTTPPolicy.refusal("http://spotq.example.com", variable: "X")?.contains("in clear") == true)
+    }
+
+    @Test func aPodPublishesNoPortByDefault() {
+        #expect(FleetSettings.PodTemplate().ports.isEmpty)
+    }
+}

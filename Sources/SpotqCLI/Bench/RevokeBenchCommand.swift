@@ -36,6 +36,7 @@ struct RevokeBenchCommand: AsyncParsableCommand {
             throw ValidationError("SPOTQ_RABBITMQ_MANAGEMENT_URL is not set")
         }
         let adminURL = try connection.resolvedAMQPURL()
+        try ConnectionOptions.refusePassword(in: podAMQPURL, flag: "--pod-amqp-url", env: "SPOTQ_AMQP_URL")
         let http = try HTTPClient(logger: logger, name: "spotq-bench-revoke")
         defer { http.shutdown() }
         let access = try PodBrokerAccess(management: RabbitMQManagement(url: managementURL, http: http), podAMQPURL: podAMQPURL ?? adminURL)

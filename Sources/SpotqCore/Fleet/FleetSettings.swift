@@ -31,7 +31,9 @@ public struct FleetSettings: Sendable {
         public var extraVolumeGB = 11
         public var volumeMountPath = "/workspace"
         public var minDownloadMbps = 1576
-        public var ports = "8188/http"
+        /// None by default: ComfyUI has no authentication, and a published port lets anyone who
+        /// knows the pod's id read its prompts and images and submit workflows.
+        public var ports = ""
         /// The container's command; it must start ComfyUI and `spotq worker` and end in
         /// `sleep infinity` (seed: without it the pod restarts in a loop).
         public var dockerArgs = #"bash -c "curl -fsSL \"$SPOTQ_BOOTSTRAP_URL\" | bash; sleep infinity""#
