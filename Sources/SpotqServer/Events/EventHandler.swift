@@ -31,7 +31,9 @@ public struct EventHandler: QueueHandler {
                 let publisher = EventTrust.sender(
                     userID: delivery.properties.userID, publishedBy: delivery.properties.headers?[BrokerNames.publishedByHeader]?.stringValue,
                     trustedUsers: trustedUsers)
-                let pod = try await publisher.asyncMap { try await store.podRecord(brokerUser: $0) } ?? nil
+                // spotq's own events need no lookup; anyone else's must be a pod's.
+                var pod: EventTrust.PodRecord?
+                if let publisher, !trustedUsers.contains(publisher) { pod = try await store.podRecord(brokerUser: publisher) }
                 switch EventTrust.judge(event, publisher: publisher, trustedUsers: trustedUsers, pod: pod) {
                 case .refused(let reason):
                     decision = .deadLetter(reason: reason)
