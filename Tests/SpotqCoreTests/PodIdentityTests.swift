@@ -159,6 +159,10 @@ struct PodIdentityTests {
             reason: "failed 3 times", originExchange: BrokerNames.workExchange, originRoutingKey: "spotq.batch.7", originQueue: "spotq.batch.7",
             deathCount: 1, deadLetteredAt: Date(), messageID: nil, contentType: nil, headersJSON: "{}", body: [], deadLetteredBy: "spotq-pod-12")
         #expect(honest.sentByPod(batchID: 7).reason == "failed 3 times")
+        var retried = honest
+        retried.originExchange = BrokerNames.podRetryExchange
+        #expect(retried.sentByPod(batchID: 7).reason == "failed 3 times", "a retry copy's origin is genuine too")
+        #expect(retried.sentByPod(batchID: 7).originExchange == BrokerNames.workExchange)
         let stranger = forged.sentByPod(batchID: nil)
         #expect(stranger.originExchange == nil && stranger.originRoutingKey == nil)
         #expect(stranger.reason.contains("cannot be replayed"))

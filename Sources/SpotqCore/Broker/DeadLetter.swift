@@ -70,7 +70,9 @@ extension DeadLetter {
         trusted.originExchange = BrokerNames.workExchange
         trusted.originRoutingKey = queue
         trusted.originQueue = queue
-        if claimed != BrokerNames.workExchange + "/" + queue {
+        // Work reaches a batch queue from the planner (spotq.work) or as a retry (spotq.pod.retry).
+        let genuine = [BrokerNames.workExchange, BrokerNames.podRetryExchange].map { $0 + "/" + queue }
+        if !genuine.contains(claimed) {
             trusted.reason = "\(reason) [origin claimed by the pod: \(claimed); replays go to its own batch, \(queue)]"
         }
         return trusted
