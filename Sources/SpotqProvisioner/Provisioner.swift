@@ -245,10 +245,12 @@ public actor Provisioner: Service {
         let choice = await chooseGPU()
         let name = "\(fleet.namePrefix)-b\(batch)-\(UUID().uuidString.prefix(6).lowercased())"
         let volumeGB = fleet.template.volumeGB(payloadBytes: payloadBytes)
+        // The pod's own upload token: only its hash is kept, and it dies with the pod.
+        let uploadToken = BatchToken.makePodToken()
         let id = try await pods.insertRequested(PodStore.Request(
             batchID: batch, provider: provider.name, name: name, gpuType: choice.gpuType, gpuCount: fleet.template.gpuCount,
             interruptible: false, bidUSDPerGPUHour: nil, volumeGB: volumeGB, containerDiskGB: fleet.template.containerDiskGB,
-            storageUSDPerGBMonth: fleet.volumeUSDPerGBMonth), brokerUserVhost: brokerAccess?.vhost)
+            storageUSDPerGBMonth: fleet.volumeUSDPerGBMonth), brokerUserVhost: brokerAccess?.vhost, uploadTokenHash: BatchToken.hash(uploadToken))
         var amqpURL = configuration.podAMQPURL
         var brokerUser: String?
         if let brokerAccess {
@@ -263,7 +265,7 @@ public actor Provisioner: Service {
         }
         let request = PodRentRequest(
             name: name, gpuType: choice.gpuType, template: fleet.template, volumeGB: volumeGB,
-            environment: configuration.podEnvironment(batchID: batch, amqpURL: amqpURL))
+            environment: configuration.podEnvironment(batchID: batch, amqpURL: amqpURL, uploadToken: uploadToken))
         guard let rental = try await rentPod(request, choice: choice, batch: batch) else {
             if let brokerUser { try? await brokerAccess?.revoke(brokerUser) }
             try await pods.discardUnrented(id)

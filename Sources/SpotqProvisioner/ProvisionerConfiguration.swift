@@ -65,11 +65,13 @@ public struct ProvisionerConfiguration: Sendable {
     }
 
     /// Exactly what a pod's worker needs; no database credentials, no API key.
-    /// - Parameter amqpURL: the pod's own broker login (default: the shared ``podAMQPURL``).
-    public func podEnvironment(batchID: Int64, amqpURL: String? = nil) -> [(key: String, value: String)] {
+    /// - Parameters:
+    ///   - amqpURL: the pod's own broker login (default: the shared ``podAMQPURL``).
+    ///   - uploadToken: the pod's own upload token (default: the batch's, from the secret).
+    public func podEnvironment(batchID: Int64, amqpURL: String? = nil, uploadToken: String? = nil) -> [(key: String, value: String)] {
         var environment: [(key: String, value: String)] = [
             ("SPOTQ_BATCH_ID", "\(batchID)"), ("SPOTQ_SERVER_URL", podServerURL),
-            ("SPOTQ_UPLOAD_TOKEN", BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", amqpURL ?? podAMQPURL),
+            ("SPOTQ_UPLOAD_TOKEN", uploadToken ?? BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", amqpURL ?? podAMQPURL),
             ("SPOTQ_WORKSPACE", fleet.template.volumeMountPath),
         ]
         // Not a secret: pods check the planner's signature on their work with it.

@@ -19,6 +19,14 @@ public struct BatchAccessStore: Sendable {
         return .some(try row.decode(String?.self, at: 0))
     }
 
+    /// The pod whose own upload token has this hash: its batch and whether it is terminated;
+    /// nil when no pod has it.
+    public func podToken(hash: String) async throws -> (batchID: Int64?, terminated: Bool)? {
+        let rows = try await client.query("SELECT batch_id, state = \(PodState.terminated) FROM pods WHERE upload_token_hash = \(hash)")
+        guard let row = rows.first else { return nil }
+        return (try row.decode(Int64?.self, at: 0), try row.decode(Bool.self, at: 1))
+    }
+
     /// The batch's manifest, the JSON text as stored in `batches.manifest`; nil when the
     /// batch has none.
     public func manifestJSON(batch: Int64) async throws -> String? {

@@ -103,9 +103,13 @@ public struct PodStore: Sendable {
 
     /// Writes the request; with `brokerUserVhost`, the pod's own broker user is named from
     /// its new id (``PodBrokerGrant/userName(podRowID:vhost:)``) in the same transaction.
-    public func insertRequested(_ request: Request, brokerUserVhost: String? = nil) async throws -> Int64 {
+    /// - Parameter uploadTokenHash: the hash of the pod's own upload token.
+    public func insertRequested(_ request: Request, brokerUserVhost: String? = nil, uploadTokenHash: String? = nil) async throws -> Int64 {
         try await client.withTransaction { connection in
             let id = try await Self.insertRequested(request, on: connection)
+            if let uploadTokenHash {
+                try await connection.query("UPDATE pods SET upload_token_hash = \(uploadTokenHash) WHERE id = \(id)")
+            }
             if let vhost = brokerUserVhost {
                 try await connection.query("UPDATE pods SET broker_user = \(PodBrokerGrant.userName(podRowID: id, vhost: vhost)) WHERE id = \(id)")
             }

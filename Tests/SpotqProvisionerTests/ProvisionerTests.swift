@@ -149,7 +149,10 @@ struct ProvisionerTests {
             let environment = try #require(await world.cloud.environment(ofPod: id))
             #expect(environment.keys.sorted() == ["SPOTQ_AMQP_URL", "SPOTQ_BATCH_ID", "SPOTQ_SERVER_URL", "SPOTQ_UPLOAD_TOKEN", "SPOTQ_WORKSPACE", "SPOTQ_WORK_PUBLIC_KEY"])
             #expect(environment["SPOTQ_WORK_PUBLIC_KEY"] == WorkSignature.Signer(secret: ProvisionerWorld.secret).publicKey)
-            #expect(environment["SPOTQ_UPLOAD_TOKEN"] == BatchToken.make(secret: ProvisionerWorld.secret, batchID: world.batch))
+            // The pod's own token, not the batch's: only its hash is stored, on the pod's row.
+            let token = try #require(environment["SPOTQ_UPLOAD_TOKEN"])
+            #expect(token.hasPrefix("sqp1_") && token != BatchToken.make(secret: ProvisionerWorld.secret, batchID: world.batch))
+            #expect(try await world.postgres.query("SELECT upload_token_hash FROM pods").first?.decode(String?.self, at: 0) == BatchToken.hash(token))
             #expect(!environment.values.contains { $0.contains("postgres") || $0.contains(world.apiKey) })
             // Neither the API key nor the pod's token appears in any log line.
             #expect(!world.logs.all.contains(world.apiKey))

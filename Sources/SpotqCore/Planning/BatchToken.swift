@@ -18,6 +18,12 @@ public enum BatchToken {
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
+    /// A pod's own upload token: random, minted per rental; only its ``hash(_:)`` is stored.
+    public static func makePodToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "sqp1_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+
     /// What the database stores: SHA-256 of the token, lowercase hex.
     public static func hash(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()

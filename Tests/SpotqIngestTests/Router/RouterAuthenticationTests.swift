@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import SpotqCore
 import SpotqHTTP
+import SpotqStore
 import Testing
 @testable import ServerTestSupport
 
@@ -46,6 +47,33 @@ struct RouterAuthenticationTests {
                 }
             }
             #expect(try await f.postgres.count("SELECT count(*) FROM image_generation_files") == 0)
+        }
+    }
+
+    /// A pod's own token (minted per rental) answers for its batch while the pod lives, not
+    /// for another batch, and is refused with 401 once the pod is terminated.
+    @Test func aPodsOwnToken_isValidForItsBatchWhileItLives_andRevokedWithIt() async throws {
+        try await RouterFixture.with { f in
+            let token = BatchToken.makePodToken()
+            let pods = PodStore(client: f.postgres)
+            let pod = try await pods.insertRequested(PodStore.Request(
+                batchID: f.batchA, provider: "devcloud", name: "spotq-b\(f.batchA)-x", gpuType: "NVIDIA RTX A4000", gpuCount: 1, interruptible: false,
+                bidUSDPerGPUHour: nil, volumeGB: 12, containerDiskGB: 1, storageUSDPerGBMonth: 0.1), uploadTokenHash: BatchToken.hash(token))
+            try await f.pods { client in
+                let manifest = try await client.execute(uri: "/v1/batches/\(f.batchA)/manifest", method: .get, headers: RouterFixture.bearer(token))
+                #expect(manifest.status == .ok)
+                let other = try await client.execute(uri: "/v1/batches/\(f.batchB)/manifest", method: .get, headers: RouterFixture.bearer(token))
+                #expect(other.status == .forbidden)
+                #expect(other.refusal == "this token is not valid for batch \(f.batchB)")
+            }
+            try await pods.terminated(pod, reason: "test")
+            try await f.pods { client in
+                for (route, method) in Self.podRoutes {
+                    let response = try await client.execute(uri: "/v1/batches/\(f.batchA)/\(route)", method: method, headers: RouterFixture.bearer(token))
+                    #expect(response.status == .unauthorized, "\(route)")
+                    #expect(response.refusal == "this pod's token was revoked when the pod was terminated", "\(response.text)")
+                }
+            }
         }
     }
 
