@@ -56,9 +56,7 @@ public struct ProvisionerConfiguration: Sendable {
             configuration.podAMQPCAPEM = pem
         }
         configuration.brokerManagementURL = source.string(nil, env: "SPOTQ_RABBITMQ_MANAGEMENT_URL")
-        if let publishers = source.string(nil, env: "SPOTQ_DEMAND_PUBLISHERS") {
-            configuration.demandPublishers = Set(publishers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
-        }
+        configuration.demandPublishers = source.names(env: "SPOTQ_DEMAND_PUBLISHERS")
         configuration.runPodEndpoint = source.string(nil, env: "SPOTQ_RUNPOD_API_URL") ?? configuration.runPodEndpoint
         configuration.recoverySeconds = setupSeconds
         return configuration

@@ -106,10 +106,7 @@ public struct PodStore: Sendable {
     /// - Parameter uploadTokenHash: the hash of the pod's own upload token.
     public func insertRequested(_ request: Request, brokerUserVhost: String? = nil, uploadTokenHash: String? = nil) async throws -> Int64 {
         try await client.withTransaction { connection in
-            let id = try await Self.insertRequested(request, on: connection)
-            if let uploadTokenHash {
-                try await connection.query("UPDATE pods SET upload_token_hash = \(uploadTokenHash) WHERE id = \(id)")
-            }
+            let id = try await Self.insertRequested(request, uploadTokenHash: uploadTokenHash, on: connection)
             if let vhost = brokerUserVhost {
                 try await connection.query("UPDATE pods SET broker_user = \(PodBrokerGrant.userName(podRowID: id, vhost: vhost)) WHERE id = \(id)")
             }
@@ -117,12 +114,13 @@ public struct PodStore: Sendable {
         }
     }
 
-    static func insertRequested(_ request: Request, on connection: PostgresConnection) async throws -> Int64 {
+    static func insertRequested(_ request: Request, uploadTokenHash: String?, on connection: PostgresConnection) async throws -> Int64 {
         let rows = try await connection.query("""
             INSERT INTO pods (batch_id, provider, name, gpu_type, gpu_count, interruptible, bid_usd_per_gpu_hour, volume_gb,
-                              container_disk_gb, storage_usd_per_gb_month, state, accrued_until)
+                              container_disk_gb, storage_usd_per_gb_month, state, accrued_until, upload_token_hash)
             VALUES (\(request.batchID), \(request.provider), \(request.name), \(request.gpuType), \(request.gpuCount), \(request.interruptible),
-                    \(request.bidUSDPerGPUHour), \(request.volumeGB), \(request.containerDiskGB), \(request.storageUSDPerGBMonth), \(PodState.requested), now())
+                    \(request.bidUSDPerGPUHour), \(request.volumeGB), \(request.containerDiskGB), \(request.storageUSDPerGBMonth), \(PodState.requested), now(),
+                    \(uploadTokenHash))
             RETURNING id
             """)
         return try rows[0].decode(Int64.self, at: 0)

@@ -75,9 +75,7 @@ struct ServerCommand: AsyncParsableCommand {
             }
             if components.contains(.events) {
                 // The server's own user is trusted; the provisioner's too, when it has its own.
-                let trusted = Set((settings.string(nil, env: "SPOTQ_TRUSTED_BROKER_USERS") ?? "").split(separator: ",").map {
-                    $0.trimmingCharacters(in: .whitespaces)
-                }.filter { !$0.isEmpty })
+                let trusted = settings.names(env: "SPOTQ_TRUSTED_BROKER_USERS") ?? []
                 services.append(EventRecorder(amqp: amqp, store: EventStore(client: postgres), trustedUsers: trusted, logger: logger))
             }
             if components.contains(.deadletters) {

@@ -4,10 +4,7 @@ import Foundation
 /// A broker user's password, made by spotq and never logged, and the form RabbitMQ stores.
 public enum BrokerPassword {
     /// 192 random bits as hex: safe in an AMQP URL without percent-encoding.
-    public static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<24).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
-    }
+    public static func generate() -> String { randomHex(bytes: 24) }
 
     /// RabbitMQ's `rabbit_password_hashing_sha256` hash: base64(salt ‖ SHA-256(salt ‖ password))
     /// with a 4-byte salt. Sending this instead of the password keeps the password out of the

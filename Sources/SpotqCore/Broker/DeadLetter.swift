@@ -46,7 +46,7 @@ extension DeadLetter {
     /// Work a pod refused as forged (not the planner's) fails nothing: its item's genuine
     /// message is elsewhere.
     public var workItem: WorkItemReference? {
-        guard !reason.hasPrefix("forged work:") else { return nil }
+        guard !reason.hasPrefix(WorkSignature.refusalPrefix) else { return nil }
         return WorkItemReference(routingKey: originRoutingKey, body: body)
     }
 }

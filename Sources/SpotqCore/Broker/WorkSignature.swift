@@ -11,6 +11,8 @@ import Foundation
 public enum WorkSignature {
     /// The header carrying the base64 signature.
     public static let header = "x-spotq-signature"
+    /// What the reason of a dead letter of unsigned or wrongly signed work starts with.
+    public static let refusalPrefix = "forged work:"
 
     static func signedBytes(queue: String, body: [UInt8]) -> [UInt8] { Array(queue.utf8) + [0x0a] + body }
 
@@ -30,8 +32,14 @@ public enum WorkSignature {
         public var publicKey: String { key.publicKey.rawRepresentation.base64EncodedString() }
 
         public func signature(queue: String, body: [UInt8]) -> String {
+            signatures(queue: queue, bodies: [body])[0]
+        }
+
+        /// One signature per body, with the key made once (the planner signs a chunk at a time).
+        public func signatures(queue: String, bodies: [[UInt8]]) -> [String] {
+            let key = self.key
             // Only fails on a broken platform RNG/crypto; there is no message to send then.
-            (try! key.signature(for: WorkSignature.signedBytes(queue: queue, body: body))).base64EncodedString()
+            return bodies.map { (try! key.signature(for: WorkSignature.signedBytes(queue: queue, body: $0))).base64EncodedString() }
         }
     }
 
@@ -49,9 +57,9 @@ public enum WorkSignature {
 
         /// nil when the message was signed by the planner for `queue`; else why not.
         public func refusal(queue: String, body: [UInt8], signature: String?) -> String? {
-            guard let signature, !signature.isEmpty else { return "forged work: it carries no planner's signature (\(WorkSignature.header))" }
+            guard let signature, !signature.isEmpty else { return "\(WorkSignature.refusalPrefix) it carries no planner's signature (\(WorkSignature.header))" }
             guard let bytes = Data(base64Encoded: signature), key.isValidSignature(bytes, for: WorkSignature.signedBytes(queue: queue, body: body)) else {
-                return "forged work: its signature is not the planner's for \(queue)"
+                return "\(WorkSignature.refusalPrefix) its signature is not the planner's for \(queue)"
             }
             return nil
         }

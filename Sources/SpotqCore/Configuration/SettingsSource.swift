@@ -14,6 +14,13 @@ public struct SettingsSource: Sendable {
         return nil
     }
 
+    /// A comma-separated list of names in the environment variable (spaces trimmed, empty
+    /// entries dropped); nil when it is not set.
+    public func names(env name: String) -> Set<String>? {
+        guard let text = string(nil, env: name) else { return nil }
+        return Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
     /// Like ``string(_:env:)`` but a missing value is an error naming both ways to set it.
     public func required(_ flag: String?, env name: String, flagName: String, what: String) throws -> String {
         guard let value = string(flag, env: name) else {

@@ -19,10 +19,7 @@ public enum BatchToken {
     }
 
     /// A pod's own upload token: random, minted per rental; only its ``hash(_:)`` is stored.
-    public static func makePodToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return "sqp1_" + (0..<32).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
-    }
+    public static func makePodToken() -> String { "sqp1_" + randomHex(bytes: 32) }
 
     /// What the database stores: SHA-256 of the token, lowercase hex.
     public static func hash(_ token: String) -> String {

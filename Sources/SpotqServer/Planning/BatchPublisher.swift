@@ -67,12 +67,13 @@ public struct BatchPublisher: Sendable {
             while true {
                 let work = try await batches.unpublishedWork(batch: id, limit: chunkSize)
                 if work.isEmpty { break }
-                let messages = work.map { message in
+                let signatures = signer?.signatures(queue: queue, bodies: work.map(\.body))
+                let messages = work.enumerated().map { index, message in
                     AMQPOutgoingMessage(
                         exchange: BrokerNames.workExchange, routingKey: queue, body: message.body,
                         properties: AMQPMessageProperties(
                             contentType: "application/json",
-                            headers: signer.map { [WorkSignature.header: .string($0.signature(queue: queue, body: message.body))] },
+                            headers: signatures.map { [WorkSignature.header: .string($0[index])] },
                             deliveryMode: .persistent, messageID: "item-\(message.itemID)", type: "spotq.work.v1"),
                         mandatory: true)
                 }
