@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "SpotqIngest",
             dependencies: [
-                "SpotqCore", "SpotqBundle", "SpotqStore", "PostgresClient",
+                "SpotqCore", "SpotqBundle", "SpotqStore", "PostgresClient", "DedicatedThread",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -140,7 +140,7 @@ let package = Package(
         .target(
             name: "SpotqHTTP",
             dependencies: [
-                "SpotqCore", "SpotqBundle", "SpotqIngest", "SpotqStore", "PostgresClient",
+                "SpotqCore", "SpotqBundle", "SpotqIngest", "SpotqStore", "PostgresClient", "DedicatedThread",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),

@@ -12,6 +12,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var opsPort = 8081
     public var storageDirectory = URL(fileURLWithPath: "spotq-images")
     public var limits = IngestLimits()
+    /// How many uploads are stored at once, in all and per token.
+    public var ingestConcurrency = IngestConcurrency()
     /// Guards the dashboard's data and actions (`SPOTQ_ADMIN_TOKEN`); nil: the dashboard
     /// answers 503 and says how to set it.
     public var adminToken: String?
@@ -24,7 +26,9 @@ public struct HTTPServerConfiguration: Sendable {
     public init() {}
 
     /// `SPOTQ_HTTP_ADDR` and `SPOTQ_OPS_HTTP_ADDR` (host:port), `SPOTQ_STORAGE_DIR`, `SPOTQ_UPLOAD_MAX_BYTES`,
-    /// `SPOTQ_UPLOAD_MAX_FILE_BYTES`, `SPOTQ_UPLOAD_MAX_FILES`, `SPOTQ_HTTP_IDLE_TIMEOUT_SECONDS`.
+    /// `SPOTQ_UPLOAD_MAX_FILE_BYTES`, `SPOTQ_UPLOAD_MAX_EXPANDED_BYTES`, `SPOTQ_UPLOAD_MAX_FILES`,
+    /// `SPOTQ_INGEST_MAX_CONCURRENT`, `SPOTQ_INGEST_MAX_PER_TOKEN`, `SPOTQ_INGEST_RETRY_AFTER_SECONDS`,
+    /// `SPOTQ_HTTP_IDLE_TIMEOUT_SECONDS`.
     public static func from(_ settings: SettingsSource) throws -> HTTPServerConfiguration {
         var configuration = HTTPServerConfiguration()
         if let address = settings.string(nil, env: "SPOTQ_HTTP_ADDR") {
@@ -39,7 +43,11 @@ public struct HTTPServerConfiguration: Sendable {
         if let directory = settings.string(nil, env: "SPOTQ_STORAGE_DIR") { configuration.storageDirectory = URL(fileURLWithPath: directory) }
         configuration.limits.maxBodyBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_BYTES", default: configuration.limits.maxBodyBytes, range: 1_024...(4 << 30))
         configuration.limits.maxFileBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_FILE_BYTES", default: configuration.limits.maxFileBytes, range: 1_024...(4 << 30))
+        configuration.limits.maxExpandedBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_EXPANDED_BYTES", default: configuration.limits.maxExpandedBytes, range: 1_024...(16 << 30))
         configuration.limits.maxFiles = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_FILES", default: configuration.limits.maxFiles, range: 1...1_000)
+        configuration.ingestConcurrency.maxConcurrent = try settings.integer(nil, env: "SPOTQ_INGEST_MAX_CONCURRENT", default: configuration.ingestConcurrency.maxConcurrent, range: 1...256)
+        configuration.ingestConcurrency.maxPerToken = try settings.integer(nil, env: "SPOTQ_INGEST_MAX_PER_TOKEN", default: configuration.ingestConcurrency.maxPerToken, range: 1...256)
+        configuration.ingestConcurrency.retryAfterSeconds = try settings.integer(nil, env: "SPOTQ_INGEST_RETRY_AFTER_SECONDS", default: configuration.ingestConcurrency.retryAfterSeconds, range: 1...300)
         configuration.idleTimeout = .seconds(try settings.integer(nil, env: "SPOTQ_HTTP_IDLE_TIMEOUT_SECONDS", default: 60, range: 1...3_600))
         if let token = settings.string(nil, env: "SPOTQ_ADMIN_TOKEN") {
             guard token.count >= 32 else { throw ConfigurationError(message: "SPOTQ_ADMIN_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)") }

@@ -24,7 +24,9 @@ public enum SpotqHTTPServer {
         let results = ResultStore(postgres: postgres, storageDirectory: configuration.storageDirectory, logger: logger)
         let removed = results.removeStaleIncoming()
         if removed > 0 { logger.info("ingest: removed \(removed) partial files left by an earlier run") }
-        IngestRoutes(batches: BatchAccessStore(client: postgres), results: results, limits: configuration.limits, logger: logger, metrics: metrics)
+        IngestRoutes(
+            batches: BatchAccessStore(client: postgres), results: results, limits: configuration.limits,
+            gate: IngestGate(limits: configuration.ingestConcurrency), logger: logger, metrics: metrics)
             .register(on: router)
         return application(router, host: configuration.host, port: configuration.port, configuration: configuration, logger: logger, onServerRunning: onServerRunning)
     }

@@ -1,3 +1,4 @@
+import DedicatedThread
 import Foundation
 import Logging
 import PostgresClient
@@ -5,11 +6,18 @@ import SpotqBundle
 import SpotqCore
 import SpotqStore
 
-/// Makes a validated bundle durable, exactly once: image bytes under the storage folder
-/// (temporary name, fsync, rename), then the rows and the item's `done` status through
-/// `ResultRowStore`, whose transaction locks the item's row so two uploads of the same item
-/// (a retry, or a second pod after a reclaim) cannot both store it; the renames happen
-/// inside that transaction.
+/// Makes an uploaded bundle durable, exactly once, in an order that spends nothing on an
+/// upload that will be refused or is not needed:
+/// 1. the bundle's header (entries, declared sizes, its two JSON rows) is read;
+/// 2. the item is checked against the database: in this batch, the same request, not yet
+///    stored (an item stored already answers `alreadyStored` without inflating anything);
+/// 3. the images are inflated straight into temporary files (hashed and counted as they
+///    come; nothing of them is held in memory) and fsynced;
+/// 4. `ResultRowStore` locks the item's row, and inside that transaction the files are
+///    renamed into place and the rows written, so two uploads of one item (a retry, or a
+///    second pod after a reclaim) cannot both store it.
+/// Steps 1, 3 and the renames of 4 block (inflate, hash, write, fsync), so they run on the
+/// ingest thread the caller was admitted to, never on Swift's cooperative pool.
 public struct ResultStore: Sendable {
     public let rows: ResultRowStore
     public let storageDirectory: URL
@@ -36,39 +44,82 @@ public struct ResultStore: Sendable {
         storageDirectory.appendingPathComponent(String(batch)).appendingPathComponent(String(item))
     }
 
-    public func store(_ bundle: ValidatedBundle, batch: Int64) async throws -> Outcome {
-        let itemID = bundle.item.id
+    /// Stores the bundle `body` for an item of `batch`; blocking work runs on `thread`.
+    public func store(_ body: Data, batch: Int64, limits: IngestLimits, on thread: DedicatedThread) async throws -> (item: Int64, outcome: Outcome) {
+        let header = try await thread.run { try BundleReader.header(body, limits: limits) }
+        let itemID = header.item.id
         guard let item = try await rows.item(itemID), item.batchID == batch else {
             throw IngestRefusal(.wrongBatch, "item \(itemID) is not in batch \(batch)")
         }
-        guard item.requestID == bundle.item.requestID else {
-            throw IngestRefusal.badBundle("request_id \"\(bundle.item.requestID.prefix(200))\" does not match item \(itemID)")
+        guard item.requestID == header.item.requestID else {
+            throw IngestRefusal.badBundle("request_id \"\(header.item.requestID.prefix(200))\" does not match item \(itemID)")
         }
-        if let declared = bundle.item.batchID, declared != batch {
+        if let declared = header.item.batchID, declared != batch {
             throw IngestRefusal.badBundle("the bundle says batch \(declared) but was sent to batch \(batch)")
         }
-        if item.isDone { return .alreadyStored }
+        if item.isDone { return (itemID, .alreadyStored) }
 
         let folder = directory(batch: batch, item: itemID)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var incoming: [(temporary: URL, final: URL, file: ValidatedBundle.File)] = []
-        defer { for entry in incoming { unlink(entry.temporary.path) } }
-        for file in bundle.files {
-            let temporary = folder.appendingPathComponent("\(Self.incomingPrefix)\(UUID().uuidString)-\(file.row.filename)")
-            try Self.writeDurably(file.data, to: temporary)
-            incoming.append((temporary, folder.appendingPathComponent(file.row.filename), file))
-        }
-        let files = incoming.map { ResultRowStore.StoredFile(row: $0.file.row, storagePath: "\(batch)/\(itemID)/\($0.file.row.filename)") }
-        let moves = incoming.map { ($0.temporary, $0.final) }
-        let created = try await rows.recordDone(item: itemID, files: files) {
-            for (temporary, final) in moves {
-                guard rename(temporary.path, final.path) == 0 else {
-                    throw IngestRefusal(.storageFailed, "could not move an image into place: \(String(cString: strerror(errno)))")
-                }
+        let incoming = try await thread.run { try Self.writeIncoming(body, header: header, limits: limits, into: folder) }
+        do {
+            let files = incoming.map { ResultRowStore.StoredFile(row: $0.row, storagePath: "\(batch)/\(itemID)/\($0.row.filename)") }
+            let created = try await rows.recordDone(item: itemID, files: files) {
+                try await thread.run { try Self.moveIntoPlace(incoming, folder: folder) }
             }
-            Self.syncDirectory(folder)
+            try? await thread.run { Self.discard(incoming) }
+            return (itemID, created ? .created(files: incoming.count) : .alreadyStored)
+        } catch {
+            try? await thread.run { Self.discard(incoming) }
+            throw error
         }
-        return created ? .created(files: incoming.count) : .alreadyStored
+    }
+
+    /// One verified image in its temporary file, and the name it is renamed to.
+    struct Incoming: Sendable {
+        var temporary: URL
+        var final: URL
+        var row: BundleFileRow
+    }
+
+    /// Inflates every image into a temporary file of its own in `folder` and fsyncs each; on
+    /// any refusal the temporary files are removed before it is thrown.
+    static func writeIncoming(_ body: Data, header: BundleHeader, limits: IngestLimits, into folder: URL) throws -> [Incoming] {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let temporaries = header.files.map { folder.appendingPathComponent("\(incomingPrefix)\(UUID().uuidString)-\($0.filename)") }
+        var descriptors: [Int32] = []
+        defer { for descriptor in descriptors { close(descriptor) } }
+        do {
+            for temporary in temporaries {
+                let descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else { throw IngestRefusal(.storageFailed, "could not create \(temporary.lastPathComponent): \(String(cString: strerror(errno)))") }
+                descriptors.append(descriptor)
+            }
+            let verified = try BundleReader.inflateImages(body, header: header, limits: limits) { index, chunk throws(IngestRefusal) in
+                try writeAll(chunk, to: descriptors[index])
+            }
+            for descriptor in descriptors where fsync(descriptor) != 0 {
+                throw IngestRefusal(.storageFailed, "could not flush an image to disk: \(String(cString: strerror(errno)))")
+            }
+            return zip(temporaries, verified).map { Incoming(temporary: $0, final: folder.appendingPathComponent($1.filename), row: $1) }
+        } catch {
+            for temporary in temporaries { unlink(temporary.path) }
+            throw error
+        }
+    }
+
+    static func moveIntoPlace(_ incoming: [Incoming], folder: URL) throws {
+        for file in incoming {
+            guard rename(file.temporary.path, file.final.path) == 0 else {
+                throw IngestRefusal(.storageFailed, "could not move an image into place: \(String(cString: strerror(errno)))")
+            }
+        }
+        syncDirectory(folder)
+    }
+
+    /// Removes temporary files that were not renamed (the item was stored meanwhile, or the
+    /// transaction failed); after a successful rename there is nothing left to remove.
+    static func discard(_ incoming: [Incoming]) {
+        for file in incoming { unlink(file.temporary.path) }
     }
 
     /// Removes what a server killed mid-write left behind (older than `age`, so another
@@ -83,23 +134,20 @@ public struct ResultStore: Sendable {
         return removed
     }
 
-    /// Writes, flushes to disk, closes: after this the bytes survive a power cut.
-    static func writeDurably(_ data: Data, to url: URL) throws {
-        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw IngestRefusal(.storageFailed, "could not create \(url.lastPathComponent): \(String(cString: strerror(errno)))") }
-        defer { close(descriptor) }
-        try data.withUnsafeBytes { buffer in
+    static func writeAll(_ data: Data, to descriptor: Int32) throws(IngestRefusal) {
+        let failure: Int32? = data.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
                 let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    throw IngestRefusal(.storageFailed, "could not write an image: \(String(cString: strerror(errno)))")
+                    return errno
                 }
                 offset += written
             }
+            return nil
         }
-        guard fsync(descriptor) == 0 else { throw IngestRefusal(.storageFailed, "could not flush an image to disk: \(String(cString: strerror(errno)))") }
+        if let failure { throw IngestRefusal(.storageFailed, "could not write an image: \(String(cString: strerror(failure)))") }
     }
 
     /// Makes the renames themselves durable.

@@ -41,12 +41,12 @@ public struct ResultRowStore: Sendable {
     /// Locks the item's row; unless it is done already, runs `moveIntoPlace` (the files'
     /// final renames: a throw rolls everything back), inserts the file rows and marks the
     /// item done. False when it was done already (nothing is moved or written).
-    public func recordDone(item: Int64, files: [StoredFile], moveIntoPlace: () throws -> Void) async throws -> Bool {
+    public func recordDone(item: Int64, files: [StoredFile], moveIntoPlace: () async throws -> Void) async throws -> Bool {
         try await client.withTransaction { connection in
             let status = try await connection.query("SELECT status = \(ItemStatus.done) FROM image_generation_queue WHERE id = \(item) FOR UPDATE")
             guard let row = status.first else { throw StoreError(message: "item \(item) vanished while its result was being stored") }
             guard try !row.decode(Bool.self, at: 0) else { return false }
-            try moveIntoPlace()
+            try await moveIntoPlace()
             for file in files {
                 try await connection.query("""
                     INSERT INTO image_generation_files (item_id, filename, bytes, sha256, content_type, storage_path)

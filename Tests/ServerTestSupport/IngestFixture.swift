@@ -28,7 +28,9 @@ struct IngestFixture: Sendable {
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
     func token(_ batch: Int64) -> String { BatchToken.make(secret: Self.secret, batchID: batch) }
 
-    static func with(limits: IngestLimits = IngestLimits(), idleTimeout: Duration = .seconds(60), _ body: @Sendable (IngestFixture) async throws -> Void) async throws {
+    static func with(
+        limits: IngestLimits = IngestLimits(), concurrency: IngestConcurrency = IngestConcurrency(), idleTimeout: Duration = .seconds(60),
+        _ body: @Sendable (IngestFixture) async throws -> Void) async throws {
         try await EnqueueFixture.with { enqueue in
             let (batches, items) = try await planTwoBatches(enqueue.postgres)
             let storage = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_storage"))
@@ -37,6 +39,7 @@ struct IngestFixture: Sendable {
             configuration.port = 0
             configuration.storageDirectory = storage
             configuration.limits = limits
+            configuration.ingestConcurrency = concurrency
             configuration.idleTimeout = idleTimeout
             let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
             var logger = Logger(label: "spotq.test.http")

@@ -160,8 +160,8 @@ struct UploadInput: Sendable {
         func upload(_ body: Data, _ status: Int, token: String?? = .none, contentType: String? = "application/zip") -> UploadInput {
             UploadInput(body: body, batch: f.batchA, token: token ?? f.token(f.batchA), contentType: contentType, status: status)
         }
-        func bundle(_ files: [(String, Data)], requestID: String? = nil) throws -> Data {
-            let rows = files.map { BundleFileRow(filename: $0.0, bytes: Int64($0.1.count), sha256: BundleWriterTestSupport.sha256($0.1), contentType: "image/png") }
+        func bundle(_ files: [(String, Data)], requestID: String? = nil, declaredBytes: Int64? = nil) throws -> Data {
+            let rows = files.map { BundleFileRow(filename: $0.0, bytes: declaredBytes ?? Int64($0.1.count), sha256: BundleWriterTestSupport.sha256($0.1), contentType: "image/png") }
             return try BundleWriter.zip(try jsonEntries(item: item, requestID: requestID, batch: f.batchA, rows: rows) + files)
         }
         var symlink = try jsonEntries(item: item, requestID: nil, batch: f.batchA, rows: [BundleFileRow(
@@ -180,7 +180,9 @@ struct UploadInput: Sendable {
             BadInput("a backslash folder", upload(try bundle([("sub\\" + escapeName, png)]), 400), "is in a folder"),
             BadInput("a symbolic link", upload(try zipWithSymlink(symlink), 400), "symbolic link"),
             BadInput("a zip bomb", upload(try bundle([("bomb.png", Data(count: 16 << 20))]), 413), "declares 16777216 bytes expanded"),
-            BadInput("a zip bomb hiding its size", upload(try declaring(1_000, try bundle([("bomb.png", Data(count: 16 << 20))])), 413), "a zip bomb?"),
+            BadInput("a zip bomb hiding its size", upload(try declaring(1_000, try bundle([("bomb.png", Data(count: 16 << 20))], declaredBytes: 1_000)), 413), "a zip bomb?"),
+            BadInput("images each under the cap, over the expanded total", upload(try bundle((0..<3).map { ("\($0).png", Data(count: limits.maxExpandedBytes / 2)) }), 413),
+                     "SPOTQ_UPLOAD_MAX_EXPANDED_BYTES"),
             BadInput("a huge declared size", upload(try declaring(0xFFFF_FFF0, try bundle([("x.png", png)])), 413), "declares 4294967280 bytes expanded"),
             BadInput("too many images", upload(try bundle((0...limits.maxFiles).map { ("\($0).png", png) }), 413), "more than \(limits.maxFiles) images"),
             BadInput("a wrong content type", upload(good, 415, contentType: "text/plain"), "application/zip"),

@@ -4,6 +4,9 @@ public struct IngestLimits: Sendable, Equatable {
     public var maxBodyBytes = 64 << 20
     /// Largest expanded entry: checked while inflating, so a zip bomb stops here.
     public var maxFileBytes = 32 << 20
+    /// Largest expanded total of a bundle's images: counted while inflating, so many files
+    /// each under `maxFileBytes` cannot add up to a bomb either.
+    public var maxExpandedBytes = 64 << 20
     /// Largest expanded JSON entry.
     public var maxJSONBytes = 1 << 20
     /// Most image files in one bundle.

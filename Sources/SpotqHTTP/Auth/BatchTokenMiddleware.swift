@@ -35,6 +35,7 @@ public struct BatchTokenMiddleware: RouterMiddleware {
             guard pod.batchID == batch else { throw SpotqHTTPError(.forbidden, "this token is not valid for batch \(batch)") }
             var context = context
             context.authorisedBatch = batch
+            context.tokenHash = hash
             return try await next(request, context)
         }
         let stored = try await store.uploadTokenHash(batch: batch)
@@ -44,6 +45,7 @@ public struct BatchTokenMiddleware: RouterMiddleware {
         }
         var context = context
         context.authorisedBatch = batch
+        context.tokenHash = hash
         return try await next(request, context)
     }
 }

@@ -6,10 +6,14 @@ public struct PodRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Set by `BatchTokenMiddleware`; nil before it ran.
     public var authorisedBatch: Int64?
+    /// The SHA-256 of the bearer token that proved it: who the request is from, for the
+    /// per-token share of ingest slots (never the token itself).
+    public var tokenHash: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.authorisedBatch = nil
+        self.tokenHash = nil
     }
 
     /// The authorised batch; a route outside `BatchTokenMiddleware` asking for one is a bug.

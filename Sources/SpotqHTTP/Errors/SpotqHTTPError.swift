@@ -10,11 +10,14 @@ public struct SpotqHTTPError: HTTPResponseError, Sendable, Equatable, CustomStri
     public var reason: String
     /// The realm of the `WWW-Authenticate: Bearer` challenge a 401 carries.
     public var realm: String?
+    /// Sent as `Retry-After` (a 429 or 503 says when to come back).
+    public var retryAfterSeconds: Int?
 
-    public init(_ status: HTTPResponse.Status, _ reason: String, realm: String? = nil) {
+    public init(_ status: HTTPResponse.Status, _ reason: String, realm: String? = nil, retryAfterSeconds: Int? = nil) {
         self.status = status
         self.reason = reason
         self.realm = realm
+        self.retryAfterSeconds = retryAfterSeconds
     }
 
     /// An ingest refusal answered with the status of its kind.
@@ -55,6 +58,7 @@ public struct SpotqHTTPError: HTTPResponseError, Sendable, Equatable, CustomStri
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized, let realm { headers[.wwwAuthenticate] = #"Bearer realm="\#(realm)""# }
+        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: try AnswerEncoding.encoder.encode(Body(error: reason)))))
     }
 }

@@ -8,19 +8,22 @@ import SpotqIngest
 import SpotqStore
 
 /// What pods call: their batch's manifest, its progress, and one result bundle per image.
-/// Every route sits behind `BatchTokenMiddleware` (the batch's upload token); the results
-/// route is counted by `UploadMetricsMiddleware` around it.
+/// Every route sits behind `BatchTokenMiddleware` (the pod's or the batch's token); the
+/// results route is counted by `UploadMetricsMiddleware` around it, and admitted by
+/// `IngestGate` before its body is read.
 public struct IngestRoutes: Sendable {
     public let batches: BatchAccessStore
     public let results: ResultStore
     public let limits: IngestLimits
+    public let gate: IngestGate
     public let logger: Logger
     public let metrics: SpotqMetrics?
 
-    public init(batches: BatchAccessStore, results: ResultStore, limits: IngestLimits, logger: Logger, metrics: SpotqMetrics? = nil) {
+    public init(batches: BatchAccessStore, results: ResultStore, limits: IngestLimits, gate: IngestGate, logger: Logger, metrics: SpotqMetrics? = nil) {
         self.batches = batches
         self.results = results
         self.limits = limits
+        self.gate = gate
         self.logger = logger
         self.metrics = metrics
     }
@@ -56,22 +59,27 @@ public struct IngestRoutes: Sendable {
         if let type = request.headers[.contentType], !Self.isZip(type) {
             throw IngestRefusal.unsupportedType("Content-Type must be application/zip (a result bundle), not \"\(type.prefix(80))\"")
         }
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: limits.maxBodyBytes)
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw IngestRefusal.tooLarge("the bundle is larger than \(limits.maxBodyBytes) bytes (SPOTQ_UPLOAD_MAX_BYTES)")
-        } catch {
-            throw IngestRefusal.badBundle("the body ended before all of it arrived (a truncated upload); send the bundle again")
-        }
-        let bundle = try BundleReader.read(Data(buffer: body), limits: limits)
-        switch try await results.store(bundle, batch: batch) {
-        case .created(let files):
-            logger.info("ingest: stored a result", metadata: ["batch": "\(batch)", "item": "\(bundle.item.id)", "files": "\(files)"])
-            return JSONAnswer(UploadAnswer(itemID: bundle.item.id, status: .stored, files: files), status: .created)
-        case .alreadyStored:
-            logger.info("ingest: result was already stored", metadata: ["batch": "\(batch)", "item": "\(bundle.item.id)"])
-            return JSONAnswer(UploadAnswer(itemID: bundle.item.id, status: .alreadyStored, files: nil))
+        // Admitted before the body is read: a refused upload costs no memory.
+        return try await gate.admit(token: context.tokenHash ?? "batch-\(batch)") { thread in
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: limits.maxBodyBytes)
+            } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+                throw IngestRefusal.tooLarge("the bundle is larger than \(limits.maxBodyBytes) bytes (SPOTQ_UPLOAD_MAX_BYTES)")
+            } catch {
+                throw IngestRefusal.badBundle("the body ended before all of it arrived (a truncated upload); send the bundle again")
+            }
+            // The zip is read where it lies in the request's buffer, not copied.
+            let bundle = body.getData(at: body.readerIndex, length: body.readableBytes, byteTransferStrategy: .noCopy) ?? Data()
+            let (item, outcome) = try await results.store(bundle, batch: batch, limits: limits, on: thread)
+            switch outcome {
+            case .created(let files):
+                logger.info("ingest: stored a result", metadata: ["batch": "\(batch)", "item": "\(item)", "files": "\(files)"])
+                return JSONAnswer(UploadAnswer(itemID: item, status: .stored, files: files), status: .created)
+            case .alreadyStored:
+                logger.info("ingest: result was already stored", metadata: ["batch": "\(batch)", "item": "\(item)"])
+                return JSONAnswer(UploadAnswer(itemID: item, status: .alreadyStored, files: nil))
+            }
         }
     }
 

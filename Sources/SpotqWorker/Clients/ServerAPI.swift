@@ -50,18 +50,20 @@ struct ServerAPI: Sendable {
                 guard left > .zero else { throw CancellationError() }
                 timeout = min(timeout, left)
             }
+            // A busy server (429, 503) says when to come back; the wait is at least that.
+            var serverAsked: Duration?
             do {
                 var headers = self.headers
                 headers.add(name: "Content-Type", value: "application/zip")
                 let answer = try await http.send(HTTPRequest(method: .post, url: url("results"), headers: headers, body: [UInt8](bundle), timeout: timeout))
                 switch answer.status {
                 case 200, 201: return .stored
-                case 408, 429, 500...599: break
+                case 408, 429, 500...599: serverAsked = RetryAfter.delay(answer.headers["Retry-After"])
                 default: return .refused("the server answered \(answer.status): \(String(decoding: answer.body.prefix(500), as: UTF8.self))")
                 }
             } catch {}
             failures += 1
-            let delay = configuration.uploadBackoff.delay(afterFailures: failures)
+            let delay = max(configuration.uploadBackoff.delay(afterFailures: failures), serverAsked ?? .zero)
             if let left = notice.remaining(), left < delay { throw CancellationError() }
             try await Task.sleep(for: delay)
         }
