@@ -6,6 +6,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure spotq's throughput on this machine.",
-        subcommands: [EnqueueBenchCommand.self, PlanBenchCommand.self, WorkerBenchCommand.self, RevokeBenchCommand.self]
+        subcommands: [EnqueueBenchCommand.self, PlanBenchCommand.self, WorkerBenchCommand.self, RevokeBenchCommand.self, IngestFloodBenchCommand.self]
     )
 }
