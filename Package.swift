@@ -194,7 +194,7 @@ let package = Package(
         .executableTarget(
             name: "spotq",
             dependencies: [
-                "SpotqCLI",
+                "SpotqCLI", "SpotqCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
