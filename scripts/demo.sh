@@ -43,6 +43,8 @@ mkdir -p "$demo"
 # "Security"); every pod gets a user of its own from the provisioner.
 "$spotq" broker-users --write-to "$demo/broker-users" >"$demo/broker-users.log"
 broker_url() { sed -n 's/^SPOTQ_AMQP_URL=//p' "$demo/broker-users/$1.env"; }
+# Likewise in PostgreSQL: logins in the spotq_server and spotq_provisioner roles.
+"$spotq" db-users --write-to "$demo/db-users" --only server,provisioner >"$demo/db-users.log"
 
 # Ports of the demo's own processes.
 api_port=${DEMO_API_PORT:-58070}
@@ -93,10 +95,12 @@ export SPOTQ_GPU_IMAGES_PER_HOUR=14400 SPOTQ_PLAN_TARGET_POD_HOURS=0.006 SPOTQ_P
 
 started=$(date +%s)
 say "starting spotq server (pods' HTTP on :$http_port, /metrics and the dashboard on :$ops_port) and spotq provisioner"
+SPOTQ_DATABASE_URL= SPOTQ_DATABASE_URL_FILE=$demo/db-users/server.database-url \
 SPOTQ_AMQP_URL=$(broker_url spotq-server) "$spotq" server >"$demo/server.log" 2>&1 &
 pids+=($!)
 # Pods reach the broker over TLS, as they would over the internet, with the CA sent to them.
 SPOTQ_POD_AMQP_URL=${SPOTQ_AMQPS_URL%/*}/spotq_demo SPOTQ_POD_AMQP_CA_FILE=$SPOTQ_AMQP_CA_FILE \
+SPOTQ_DATABASE_URL= SPOTQ_DATABASE_URL_FILE=$demo/db-users/provisioner.database-url \
 SPOTQ_AMQP_URL=$(broker_url spotq-provisioner) SPOTQ_DEMAND_PUBLISHERS=spotq-server \
 SPOTQ_RUNPOD_API_URL=http://127.0.0.1:$api_port/graphql SPOTQ_POD_SERVER_URL=http://127.0.0.1:$http_port \
   SPOTQ_PROVISION_INTERVAL_SECONDS=2 SPOTQ_DEMAND_MAX_AGE_SECONDS=30 SPOTQ_MAX_PODS=6 SPOTQ_BUDGET_USD_PER_HOUR=2 \

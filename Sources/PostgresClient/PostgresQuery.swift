@@ -70,4 +70,11 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation, CustomS
     public static func quoteIdentifier(_ name: String) -> String {
         "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
+
+    /// Quotes a string literal for statements that take no parameters (CREATE ROLE …
+    /// PASSWORD): with standard_conforming_strings (on since PostgreSQL 9.1) doubling the
+    /// quote is all it takes.
+    public static func quoteLiteral(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "''") + "'"
+    }
 }

@@ -33,6 +33,14 @@ public enum ScratchDatabase {
         }
     }
 
+    /// `url` with another user (and no password).
+    public static func replacingUser(in url: String, with user: String) -> String {
+        guard var components = URLComponents(string: url) else { return url }
+        components.user = user
+        components.password = nil
+        return components.string ?? url
+    }
+
     public static func replacingDatabase(in url: String, with name: String) -> String {
         guard var components = URLComponents(string: url) else { return url }
         components.path = "/" + name

@@ -85,7 +85,15 @@ struct FleetWorld: Sendable {
     }
 
     static func with(_ options: Options, _ body: (FleetWorld) async throws -> Void) async throws {
-        let setUp: (EnqueueFixture) async throws -> Void = { fixture in try await run(options, fixture: fixture, body) }
+        // The server and the provisioner log in as their own least-privilege roles (README,
+        // "Security"), so a statement either makes without its grant fails here.
+        let setUp: (EnqueueFixture) async throws -> Void = { fixture in
+            try await TemporaryLogin.with(memberOf: DatabaseComponent.server.group, on: fixture.database) { server in
+                try await TemporaryLogin.with(memberOf: DatabaseComponent.provisioner.group, on: fixture.database) { provisioner in
+                    try await run(options, fixture: fixture, logins: (server.url, provisioner.url), body)
+                }
+            }
+        }
         if let amqpURL = options.amqpURL {
             try await EnqueueFixture.with(databaseURL: options.databaseURL, amqpURL: amqpURL, setUp)
         } else {
@@ -93,7 +101,9 @@ struct FleetWorld: Sendable {
         }
     }
 
-    private static func run(_ options: Options, fixture: EnqueueFixture, _ body: (FleetWorld) async throws -> Void) async throws {
+    private static func run(
+        _ options: Options, fixture: EnqueueFixture, logins: (server: String, provisioner: String), _ body: (FleetWorld) async throws -> Void
+    ) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_e2e"))
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
@@ -128,6 +138,7 @@ struct FleetWorld: Sendable {
             "SPOTQ_PLAN_AT_ITEMS": "1", "SPOTQ_PLAN_AFTER_SECONDS": "1",
         ]
         try processes.start("server", spotq, ["server"], environment: base.merging(planning) { $1 }.merging([
+            "SPOTQ_DATABASE_URL": logins.server,
             "SPOTQ_HTTP_ADDR": "127.0.0.1:\(httpPort)", "SPOTQ_OPS_HTTP_ADDR": "127.0.0.1:\(opsPort)", "SPOTQ_STORAGE_DIR": root.appendingPathComponent("images").path, "SPOTQ_DEMAND_INTERVAL_SECONDS": "1",
         ]) { $1 })
         var podServerURL = "http://127.0.0.1:\(httpPort)"
@@ -137,6 +148,7 @@ struct FleetWorld: Sendable {
             podServerURL = "http://127.0.0.1:\(relayPort)"
         }
         try processes.start("provisioner", spotq, ["provisioner"], environment: base.merging(planning) { $1 }.merging([
+            "SPOTQ_DATABASE_URL": logins.provisioner,
             "SPOTQ_RUNPOD_API_URL": "http://127.0.0.1:\(apiPort)/graphql", "SPOTQ_RUNPOD_API_KEY": apiKey,
             "SPOTQ_POD_SERVER_URL": podServerURL, "SPOTQ_PROVISION_INTERVAL_SECONDS": "1",
             // Pods reach the broker as they would over the internet: by TLS, the CA sent to them.

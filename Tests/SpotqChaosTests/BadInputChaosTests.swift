@@ -65,6 +65,60 @@ struct BadInputChaosTests {
         }
     }
 
+    // MARK: SQL, as the website's role
+
+    /// What an SQL injection in the website could try with its database login (a member of
+    /// spotq_website): rewrite a batch's token hash, point an asset at another file, mark
+    /// work done, delete it, plant result rows. Each is refused by PostgreSQL; the website's
+    /// valid inserts between them are all kept.
+    @Test func theWebsitesDatabaseRole_cannotWriteWhereItMustNot_andItsValidRowsAreKept() async throws {
+        try await EnqueueFixture.with { fixture in
+            _ = try await PlannerStore(client: fixture.postgres).apply(policy: PlanningPolicy(), gpu: GPUProfile(), secret: String(repeating: "s", count: 40))
+            let hostile: [(String, String)] = [
+                ("rewrite a batch's upload token hash", "UPDATE batches SET upload_token_hash = repeat('a', 64)"),
+                ("plan a batch of its own", "INSERT INTO batches (status, assets, item_count, payload_bytes) VALUES ('planned', '[]', 0, 0)"),
+                ("point an asset at another file", "UPDATE assets SET source_url = 'https://attacker.example/x.safetensors', sha256 = repeat('b', 64)"),
+                ("register an asset", "INSERT INTO assets (filename, kind, size_bytes, sha256, source_url) VALUES ('x.safetensors', 'checkpoint', 1, repeat('c', 64), 'https://attacker.example/x')"),
+                ("mark its requests done", "UPDATE image_generation_queue SET status = 'done'"),
+                ("delete the queue", "DELETE FROM image_generation_queue"),
+                ("empty the queue", "TRUNCATE image_generation_queue"),
+                ("plant a result row", "INSERT INTO image_generation_files (item_id, filename, bytes, sha256, content_type, storage_path) SELECT id, 'x.png', 1, repeat('d', 64), 'image/png', 'x' FROM image_generation_queue LIMIT 1"),
+                ("read the pods' token hashes", "SELECT upload_token_hash FROM pods"),
+                ("read the batches' manifests", "SELECT manifest FROM batches"),
+                ("read the workflows of every request", "SELECT workflow FROM image_generation_queue"),
+                ("create a table", "CREATE TABLE spotq_planted (x int)"),
+            ]
+            try await TemporaryLogin.with(memberOf: "spotq_website", on: fixture.database) { login in
+                let website = PostgresClient(configuration: login, logger: testLogger)
+                var tally = RefusalTally()
+                var valid: [String] = []
+                for round in 0..<Self.rounds {
+                    for (index, (name, statement)) in hostile.enumerated() {
+                        let good = WebsiteRow.valid("role-\(round)-\(index)", lora: index % 2 == 0)
+                        #expect(try await website.query(good.insert()).count == 1, "valid row \(good.requestID)")
+                        valid.append(good.requestID)
+                        do {
+                            try await website.withConnection { try await $0.runScript(statement) }
+                            Issue.record("\(name): the website's role was allowed: \(statement)")
+                        } catch let error as PostgresError {
+                            #expect(error.sqlState == "42501", "\(name): \(error)")
+                            tally.expect(name, QueueStore.reason(error), mentions: "permission denied")
+                        }
+                    }
+                }
+                await website.shutdown()
+                let kept = try await fixture.postgres.count("SELECT count(*) FROM image_generation_queue WHERE request_id LIKE 'role-%' AND status = 'pending'")
+                #expect(kept == valid.count)
+                #expect(try await fixture.postgres.count("SELECT count(*) FROM assets WHERE source_url LIKE '%attacker%'") == 0)
+                #expect(try await fixture.postgres.count("SELECT count(*) FROM batches WHERE upload_token_hash = repeat('a', 64)") == 0)
+                tally.record(
+                    "bad input: the website's database role", enqueued: valid.count, lost: valid.count - kept,
+                    duplicated: try await fixture.postgres.count("SELECT count(*) - count(DISTINCT request_id) FROM image_generation_queue"),
+                    note: "refused = PostgreSQL's permission denied (42501) for a login in spotq_website; batches, assets and results untouched")
+            }
+        }
+    }
+
     // MARK: AMQP
 
     @Test func amqpMessages_badOnesAreDeadLetteredAndAnsweredWithAReason_andEveryValidOneIsInsertedOnce() async throws {

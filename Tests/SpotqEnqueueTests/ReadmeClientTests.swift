@@ -44,34 +44,43 @@ struct ReadmeClientTests {
             _ = try await Migrator(client: client, logger: testLogger).migrate(migrations)
             try await registerReadmeAssets(client)
             let insert = try ReadmeBlocks.block("sql-enqueue")
-
-            let first = try await psql(insert, database)
-            #expect(first.exitCode == 0, "\(first.output)")
-            let retry = try await psql(insert, database)
-            #expect(retry.exitCode == 0, "ON CONFLICT makes a retry harmless: \(retry.output)")
-            let count = try await client.query("SELECT count(*)::bigint FROM image_generation_queue WHERE request_id = 'order-1234-image-1' AND status = 'pending'")
-            #expect(try count[0].decode(Int64.self, at: 0) == 1)
-
-            let variants: [(String, String, String)] = [
-                ("without ON CONFLICT, a duplicate", insert.replacingOccurrences(of: "ON CONFLICT (request_id) DO NOTHING", with: ""), "request_id_must_be_unique"),
-                ("an unknown checkpoint", insert.replacingOccurrences(of: "  'sd_xl_base_1.0.safetensors',", with: "  'sdxl.safetensors',"), #"unknown checkpoint "sdxl.safetensors""#),
-                ("a LoRA as the checkpoint", insert.replacingOccurrences(of: "  'sd_xl_base_1.0.safetensors',", with: "  'ink_style.safetensors',"), "is a lora, not a checkpoint"),
-                ("an unknown LoRA", insert.replacingOccurrences(of: #"'[{"file": "ink_style.safetensors""#, with: #"'[{"file": "nope.safetensors""#), "nope.safetensors"),
-                ("a strength as text", insert.replacingOccurrences(of: #""strength": 0.8}]'"#, with: #""strength": "0.8"}]'"#), "strength must be a number, not string"),
-                ("loras as an object", insert.replacingOccurrences(of: #"'[{"file": "ink_style.safetensors", "strength": 0.8}]'"#, with: #"'{"file": "ink_style.safetensors"}'"#), "loras must be a JSON array"),
-                ("a missing workflow", try withoutWorkflow(insert), #"null value in column "workflow""#),
-                ("malformed JSON in prompt", insert.replacingOccurrences(of: #"'{"positive": "#, with: #"'{positive: "#), "invalid input syntax for type json"),
-            ]
-            for (label, sql, expected) in variants {
-                let sqlForRun = sql.replacingOccurrences(of: "'order-1234-image-1'", with: label.hasPrefix("without") ? "'order-1234-image-1'" : "'order-x-\(label.count)'")
-                let result = try await psql(sqlForRun, database)
-                #expect(result.exitCode != 0, "\(label) should fail")
-                #expect(result.output.contains("ERROR"), "\(label): \(result.output)")
-                if !expected.isEmpty { #expect(result.output.contains(expected), "\(label): \(result.output)") }
+            // As the website connects: a login in the spotq_website role (README, "Security").
+            try await TemporaryLogin.with(memberOf: "spotq_website", on: database) { website in
+                try await runREADMEInsert(insert, as: website, owner: client)
             }
-            #expect(try await client.query("SELECT count(*)::bigint FROM image_generation_queue")[0].decode(Int64.self, at: 0) == 1)
             await client.shutdown()
         }
+    }
+
+    func runREADMEInsert(_ insert: String, as database: PostgresConfiguration, owner client: PostgresClient) async throws {
+        let first = try await psql(insert, database)
+        #expect(first.exitCode == 0, "\(first.output)")
+        let retry = try await psql(insert, database)
+        #expect(retry.exitCode == 0, "ON CONFLICT makes a retry harmless: \(retry.output)")
+        let count = try await client.query("SELECT count(*)::bigint FROM image_generation_queue WHERE request_id = 'order-1234-image-1' AND status = 'pending'")
+        #expect(try count[0].decode(Int64.self, at: 0) == 1)
+
+        let variants: [(String, String, String)] = [
+            ("without ON CONFLICT, a duplicate", insert.replacingOccurrences(of: "ON CONFLICT (request_id) DO NOTHING", with: ""), "request_id_must_be_unique"),
+            ("an unknown checkpoint", insert.replacingOccurrences(of: "  'sd_xl_base_1.0.safetensors',", with: "  'sdxl.safetensors',"), #"unknown checkpoint "sdxl.safetensors""#),
+            ("a LoRA as the checkpoint", insert.replacingOccurrences(of: "  'sd_xl_base_1.0.safetensors',", with: "  'ink_style.safetensors',"), "is a lora, not a checkpoint"),
+            ("an unknown LoRA", insert.replacingOccurrences(of: #"'[{"file": "ink_style.safetensors""#, with: #"'[{"file": "nope.safetensors""#), "nope.safetensors"),
+            ("a strength as text", insert.replacingOccurrences(of: #""strength": 0.8}]'"#, with: #""strength": "0.8"}]'"#), "strength must be a number, not string"),
+            ("loras as an object", insert.replacingOccurrences(of: #"'[{"file": "ink_style.safetensors", "strength": 0.8}]'"#, with: #"'{"file": "ink_style.safetensors"}'"#), "loras must be a JSON array"),
+            ("a missing workflow", try withoutWorkflow(insert), #"null value in column "workflow""#),
+            ("malformed JSON in prompt", insert.replacingOccurrences(of: #"'{"positive": "#, with: #"'{positive: "#), "invalid input syntax for type json"),
+        ]
+        for (label, sql, expected) in variants {
+            let sqlForRun = sql.replacingOccurrences(of: "'order-1234-image-1'", with: label.hasPrefix("without") ? "'order-1234-image-1'" : "'order-x-\(label.count)'")
+            let result = try await psql(sqlForRun, database)
+            #expect(result.exitCode != 0, "\(label) should fail")
+            #expect(result.output.contains("ERROR"), "\(label): \(result.output)")
+            if !expected.isEmpty { #expect(result.output.contains(expected), "\(label): \(result.output)") }
+        }
+        #expect(try await client.query("SELECT count(*)::bigint FROM image_generation_queue")[0].decode(Int64.self, at: 0) == 1)
+        // The website reads its request's status back.
+        let status = try await psql("SELECT status FROM image_generation_queue WHERE request_id = 'order-1234-image-1'", database)
+        #expect(status.exitCode == 0 && status.output.contains("pending"), "\(status.output)")
     }
 
     @Test func theREADMEMessage_isAccepted() async throws {

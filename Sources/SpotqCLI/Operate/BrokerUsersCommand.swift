@@ -39,9 +39,7 @@ struct BrokerUsersCommand: AsyncParsableCommand {
             try await management.setPermissions(vhost: vhost, user: component.user, component.permissions)
             let url = PodBrokerAccess.url(base, user: component.user, password: password)
             let path = (writeTo as NSString).appendingPathComponent("\(component.user).env")
-            guard FileManager.default.createFile(atPath: path, contents: Data("SPOTQ_AMQP_URL=\(url)\n".utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw ValidationError("could not write \(path)")
-            }
+            try SecretFile.write("SPOTQ_AMQP_URL=\(url)\n", to: path)
             print("\(component.user): permissions set on vhost '\(vhost)'; its URL is in \(path)")
         }
     }
