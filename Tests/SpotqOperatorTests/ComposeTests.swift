@@ -39,6 +39,71 @@ struct ComposeTests {
         #expect(missing.output.contains("set POSTGRES_PASSWORD in compose/.env") || missing.output.contains("compose/.env"), "\(missing.output)")
     }
 
+    /// The stack as `docker-compose config` resolves it, as JSON (PyYAML, which Debian's
+    /// docker-compose depends on, reads its YAML).
+    static func resolvedStack() async throws -> [String: Any] {
+        let env = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_compose") + ".env")
+        defer { try? FileManager.default.removeItem(at: env) }
+        var text = try String(contentsOf: root.appendingPathComponent("compose/.env.example"), encoding: .utf8)
+        for name in ["POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "SPOTQ_SECRET", "SPOTQ_ADMIN_TOKEN", "GRAFANA_PASSWORD", "SPOTQ_RUNPOD_API_KEY"] {
+            text = text.replacingOccurrences(of: "\n\(name)=\n", with: "\n\(name)=test-\(name.lowercased())\n")
+        }
+        try text.write(to: env, atomically: true, encoding: .utf8)
+        let config = try await compose(["--env-file", env.path, "-f", composeFile, "config"])
+        #expect(config.exitCode == 0, "\(config.output)")
+        let yaml = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_compose") + ".yml")
+        defer { try? FileManager.default.removeItem(at: yaml) }
+        try config.output.write(to: yaml, atomically: true, encoding: .utf8)
+        let json = try await Shell.run("/usr/bin/python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", yaml.path])
+        return try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+    }
+
+    @Test func onlyTheTLSDoorsFaceTheWorld_andPostgreSQLTheOpsListenerAndMetricsStayInternal() async throws {
+        let stack = try await Self.resolvedStack()
+        let services = try #require(stack["services"] as? [String: [String: Any]])
+        func published(_ service: String) -> [String] {
+            ((services[service]?["ports"] as? [Any]) ?? []).map { port in
+                if let long = port as? [String: Any] { return "\(long["host_ip"] as? String ?? "*"):\(long["published"] ?? "")" }
+                let short = "\(port)".replacingOccurrences(of: "/tcp", with: "")
+                return short.split(separator: ":").count == 3 ? String(short.split(separator: ":").prefix(2).joined(separator: ":")) : "*:\(short.split(separator: ":").first ?? "")"
+            }
+        }
+        #expect(published("proxy") == ["*:443"])
+        #expect(published("rabbitmq") == ["*:5671"])
+        #expect(published("server") == ["127.0.0.1:8081"], "the ops listener (dashboard, /metrics) on the host's loopback only")
+        #expect(published("grafana") == ["127.0.0.1:3000"])
+        for service in ["postgres", "prometheus", "migrate", "credentials", "provisioner"] {
+            #expect(published(service).isEmpty, "\(service) publishes \(published(service))")
+        }
+        let networks = try #require(stack["networks"] as? [String: [String: Any]])
+        func attached(_ service: String) -> Set<String> {
+            if let map = services[service]?["networks"] as? [String: Any] { return Set(map.keys) }
+            return Set((services[service]?["networks"] as? [String]) ?? [])
+        }
+        #expect(networks["internal"]?["internal"] as? Bool == true)
+        #expect(networks["pods-http"]?["internal"] as? Bool == true)
+        #expect(attached("postgres") == ["internal"], "PostgreSQL only on the internal network")
+        #expect(attached("prometheus") == ["internal"])
+        #expect(attached("proxy").isDisjoint(with: ["internal"]), "the proxy reaches the server's pod listener only")
+        // The server and the provisioner log in as their own least-privilege users, from files.
+        for component in ["server", "provisioner"] {
+            let environment = try #require(services[component]?["environment"] as? [String: Any])
+            #expect(environment["SPOTQ_DATABASE_URL"] == nil && environment["SPOTQ_DATABASE_URL_FILE"] != nil, "\(component)")
+            #expect(environment["SPOTQ_AMQP_URL"] == nil && environment["SPOTQ_AMQP_URL_FILE"] != nil, "\(component)")
+        }
+        let provisioner = try #require(services["provisioner"]?["environment"] as? [String: Any])
+        #expect(provisioner["SPOTQ_SECRET"] == nil, "the provisioner needs no SPOTQ_SECRET")
+        #expect((provisioner["SPOTQ_POD_SERVER_URL"] as? String).map { !$0.hasPrefix("http://") } ?? true)
+
+        let rabbitmq = try String(contentsOf: Self.root.appendingPathComponent("compose/rabbitmq.conf"), encoding: .utf8)
+        #expect(rabbitmq.contains("listeners.ssl.default = 5671"))
+        #expect(rabbitmq.contains("max_message_size = "))
+        let proxy = try String(contentsOf: Self.root.appendingPathComponent("compose/nginx/spotq.conf.template"), encoding: .utf8)
+        #expect(proxy.contains("limit_req_zone") && proxy.contains("limit_conn_zone"), "connection and request limits")
+        #expect(proxy.contains("client_max_body_size ${SPOTQ_UPLOAD_MAX_BYTES}"))
+        #expect(!proxy.contains("proxy_pass http://server:8081") && proxy.contains("set $spotq_pods server:8080;"), "the proxy passes on to the pod listener only")
+    }
+
     @Test func theGrafanaDashboard_andPrometheus_useMetricsTheServerEmits() throws {
         let dashboard = try String(contentsOf: Self.root.appendingPathComponent("compose/grafana/dashboards/spotq.json"), encoding: .utf8)
         #expect(try JSONSerialization.jsonObject(with: Data(dashboard.utf8)) is [String: Any])
