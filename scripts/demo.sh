@@ -100,7 +100,7 @@ SPOTQ_AMQP_URL=$(broker_url spotq-server) "$spotq" server >"$demo/server.log" 2>
 pids+=($!)
 # Pods reach the broker over TLS, as they would over the internet, with the CA sent to them.
 SPOTQ_POD_AMQP_URL=${SPOTQ_AMQPS_URL%/*}/spotq_demo SPOTQ_POD_AMQP_CA_FILE=$SPOTQ_AMQP_CA_FILE \
-SPOTQ_DATABASE_URL= SPOTQ_DATABASE_URL_FILE=$demo/db-users/provisioner.database-url \
+SPOTQ_SECRET= SPOTQ_DATABASE_URL= SPOTQ_DATABASE_URL_FILE=$demo/db-users/provisioner.database-url \
 SPOTQ_AMQP_URL=$(broker_url spotq-provisioner) SPOTQ_DEMAND_PUBLISHERS=spotq-server \
 SPOTQ_RUNPOD_API_URL=http://127.0.0.1:$api_port/graphql SPOTQ_POD_SERVER_URL=http://127.0.0.1:$http_port \
   SPOTQ_PROVISION_INTERVAL_SECONDS=2 SPOTQ_DEMAND_MAX_AGE_SECONDS=30 SPOTQ_MAX_PODS=6 SPOTQ_BUDGET_USD_PER_HOUR=2 \

@@ -242,6 +242,13 @@ public actor Provisioner: Service {
     /// own broker user) exist before the provider is asked; a rental that fails removes both.
     func rent(batch: Int64, payloadBytes: Int64) async throws {
         let fleet = configuration.fleet
+        // A pod verifies its work with the keys that signed its batch; none yet means the
+        // planner has not published it, and there is nothing to work on.
+        let workPublicKeys = try await pods.workPublicKeys(batch: batch)
+        guard !workPublicKeys.isEmpty else {
+            logger.info("provisioner: batch \(batch) has no signed work yet; renting for it later")
+            return
+        }
         let choice = await chooseGPU()
         let name = "\(fleet.namePrefix)-b\(batch)-\(UUID().uuidString.prefix(6).lowercased())"
         let volumeGB = fleet.template.volumeGB(payloadBytes: payloadBytes)
@@ -265,7 +272,7 @@ public actor Provisioner: Service {
         }
         let request = PodRentRequest(
             name: name, gpuType: choice.gpuType, template: fleet.template, volumeGB: volumeGB,
-            environment: configuration.podEnvironment(batchID: batch, amqpURL: amqpURL, uploadToken: uploadToken))
+            environment: configuration.podEnvironment(batchID: batch, amqpURL: amqpURL, uploadToken: uploadToken, workPublicKeys: workPublicKeys))
         guard let rental = try await rentPod(request, choice: choice, batch: batch) else {
             if let brokerUser { try? await brokerAccess?.revoke(brokerUser) }
             try await pods.discardUnrented(id)

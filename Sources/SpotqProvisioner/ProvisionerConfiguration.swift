@@ -19,18 +19,15 @@ public struct ProvisionerConfiguration: Sendable {
     /// PEM of the CA that signed the broker's certificate, sent to pods (SPOTQ_POD_AMQP_CA_FILE),
     /// when it is not a public CA a pod's system already trusts.
     public var podAMQPCAPEM: String?
-    /// Batch upload tokens derive from it (the server's SPOTQ_SECRET).
-    public var secret: String
     public var runPodEndpoint = "https://api.runpod.io/graphql"
     public var runPodAPIKey: String
     /// Seconds of setup assumed after a reclaim when pricing interruptions (until measured).
     public var recoverySeconds = 300.0
 
-    public init(fleet: FleetSettings, podServerURL: String, podAMQPURL: String, secret: String, runPodAPIKey: String) {
+    public init(fleet: FleetSettings, podServerURL: String, podAMQPURL: String, runPodAPIKey: String) {
         self.fleet = fleet
         self.podServerURL = podServerURL
         self.podAMQPURL = podAMQPURL
-        self.secret = secret
         self.runPodAPIKey = runPodAPIKey
     }
 
@@ -42,13 +39,9 @@ public struct ProvisionerConfiguration: Sendable {
             throw ConfigurationError(message: "SPOTQ_POD_SERVER_URL is not set: the address of `spotq server`'s HTTP API as pods reach it, e.g. https://spotq.example.com")
         }
         if let refusal = PlainHTTPPolicy.refusal(server, variable: "SPOTQ_POD_SERVER_URL") { throw ConfigurationError(message: refusal) }
-        guard let secret = source.string(nil, env: "SPOTQ_SECRET") else {
-            throw ConfigurationError(message: "SPOTQ_SECRET is not set: pods' upload tokens derive from it (the same value as the server's)")
-        }
-        try BatchToken.validateSecret(secret)
         var configuration = ProvisionerConfiguration(
             fleet: try FleetSettings.from(source, targetHoursPerPod: targetHoursPerPod), podServerURL: server,
-            podAMQPURL: source.string(nil, env: "SPOTQ_POD_AMQP_URL") ?? amqpURL, secret: secret, runPodAPIKey: key)
+            podAMQPURL: source.string(nil, env: "SPOTQ_POD_AMQP_URL") ?? amqpURL, runPodAPIKey: key)
         if let caFile = source.string(nil, env: "SPOTQ_POD_AMQP_CA_FILE") {
             guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8), AMQPTLSSettings.isPEMCertificate(pem) else {
                 throw ConfigurationError(message: "SPOTQ_POD_AMQP_CA_FILE '\(caFile)' is not a readable PEM certificate file")
@@ -65,15 +58,16 @@ public struct ProvisionerConfiguration: Sendable {
     /// Exactly what a pod's worker needs; no database credentials, no API key.
     /// - Parameters:
     ///   - amqpURL: the pod's own broker login (default: the shared ``podAMQPURL``).
-    ///   - uploadToken: the pod's own upload token (default: the batch's, from the secret).
-    public func podEnvironment(batchID: Int64, amqpURL: String? = nil, uploadToken: String? = nil) -> [(key: String, value: String)] {
+    ///   - uploadToken: the pod's own upload token.
+    ///   - workPublicKeys: the keys that signed its batch's work (not secret; migration 0016).
+    public func podEnvironment(batchID: Int64, amqpURL: String? = nil, uploadToken: String, workPublicKeys: [String]) -> [(key: String, value: String)] {
         var environment: [(key: String, value: String)] = [
             ("SPOTQ_BATCH_ID", "\(batchID)"), ("SPOTQ_SERVER_URL", podServerURL),
-            ("SPOTQ_UPLOAD_TOKEN", uploadToken ?? BatchToken.make(secret: secret, batchID: batchID)), ("SPOTQ_AMQP_URL", amqpURL ?? podAMQPURL),
+            ("SPOTQ_UPLOAD_TOKEN", uploadToken), ("SPOTQ_AMQP_URL", amqpURL ?? podAMQPURL),
             ("SPOTQ_WORKSPACE", fleet.template.volumeMountPath),
+            // Pods check the planner's signature on their work with these.
+            ("SPOTQ_WORK_PUBLIC_KEY", workPublicKeys.joined(separator: ",")),
         ]
-        // Not a secret: pods check the planner's signature on their work with it.
-        environment.append(("SPOTQ_WORK_PUBLIC_KEY", WorkSignature.Signer(secret: secret).publicKey))
         if let pem = podAMQPCAPEM { environment.append(("SPOTQ_AMQP_CA_PEM", pem)) }
         if let bootstrap = fleet.template.bootstrapURL { environment.append(("SPOTQ_BOOTSTRAP_URL", bootstrap)) }
         return environment

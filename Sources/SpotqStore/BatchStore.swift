@@ -17,6 +17,25 @@ public struct BatchStore: Sendable {
             .map { try $0.decode(Int64.self, at: 0) }
     }
 
+    /// Records `publicKey` as one that signs batch `id`'s work (before any is published with
+    /// it), so the batch's pods are given it (migration 0016).
+    public func recordSigningKey(_ id: Int64, publicKey: String) async throws {
+        try await client.query("""
+            UPDATE batches SET work_public_keys = array_append(work_public_keys, \(publicKey))
+            WHERE id = \(id) AND NOT (\(publicKey) = ANY(work_public_keys))
+            """)
+    }
+
+    /// Batches published before signing keys were recorded were signed with the key of the
+    /// secret in use then; while the secret has not changed since, that is `publicKey`.
+    public func adoptSigningKeyForUnrecordedBatches(publicKey: String) async throws -> Int {
+        try await client.query("""
+            UPDATE batches SET work_public_keys = ARRAY[\(publicKey)]
+            WHERE cardinality(work_public_keys) = 0 AND status <> ALL(\([BatchStatus.planned, .done, .failed].sql))
+            RETURNING id
+            """).count
+    }
+
     /// The publisher starts on batch `id` (planned → publishing; a no-op when it already is).
     public func startPublishing(_ id: Int64) async throws {
         try await client.query("""

@@ -127,6 +127,13 @@ public struct PodStore: Sendable {
     }
 
     /// Removes the record of a rental the provider never accepted (no pod, no cost).
+    /// The keys that signed batch `batch`'s work (empty before it is published).
+    public func workPublicKeys(batch: Int64) async throws -> [String] {
+        // Base64 has no commas.
+        guard let row = try await client.query("SELECT array_to_string(work_public_keys, ',') FROM batches WHERE id = \(batch)").first else { return [] }
+        return try row.decode(String.self, at: 0).split(separator: ",").map(String.init)
+    }
+
     public func discardUnrented(_ id: Int64) async throws {
         try await client.query("DELETE FROM pods WHERE id = \(id) AND provider_pod_id IS NULL")
     }

@@ -84,8 +84,8 @@ public struct WorkerConfiguration: Sendable {
             throw ConfigurationError(message: "SPOTQ_AMQP_CA_PEM is not a PEM certificate (it must hold -----BEGIN CERTIFICATE-----)")
         }
         if let key = settings.string(nil, env: "SPOTQ_WORK_PUBLIC_KEY") {
-            guard let verifier = WorkSignature.Verifier(publicKey: key) else {
-                throw ConfigurationError(message: "SPOTQ_WORK_PUBLIC_KEY is not a base64 Ed25519 public key")
+            guard let verifier = WorkSignature.Verifier(publicKeys: key) else {
+                throw ConfigurationError(message: "SPOTQ_WORK_PUBLIC_KEY is not a comma-separated list of base64 Ed25519 public keys")
             }
             configuration.workVerifier = verifier
         }

@@ -147,7 +147,8 @@ struct FleetWorld: Sendable {
                                                               "--target", "\(httpPort)", "--cut-after", "\(cutAfter)"], environment: [:])
             podServerURL = "http://127.0.0.1:\(relayPort)"
         }
-        try processes.start("provisioner", spotq, ["provisioner"], environment: base.merging(planning) { $1 }.merging([
+        // The provisioner holds no SPOTQ_SECRET: pods get the keys that signed their batch.
+        try processes.start("provisioner", spotq, ["provisioner"], environment: base.merging(planning.filter { $0.key != "SPOTQ_SECRET" }) { $1 }.merging([
             "SPOTQ_DATABASE_URL": logins.provisioner,
             "SPOTQ_RUNPOD_API_URL": "http://127.0.0.1:\(apiPort)/graphql", "SPOTQ_RUNPOD_API_KEY": apiKey,
             "SPOTQ_POD_SERVER_URL": podServerURL, "SPOTQ_PROVISION_INTERVAL_SECONDS": "1",

@@ -118,7 +118,7 @@ struct PodIdentityTests {
 
     @Test func signedWork_verifiesForItsBatchOnly_andAnythingElseIsForged() throws {
         let signer = WorkSignature.Signer(secret: String(repeating: "s", count: 40))
-        let verifier = try #require(WorkSignature.Verifier(publicKey: signer.publicKey))
+        let verifier = try #require(WorkSignature.Verifier(publicKeys: signer.publicKey))
         let body = Array(#"{"item_id": 3}"#.utf8)
         let signature = signer.signature(queue: "spotq.batch.7", body: body)
         #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: signature) == nil)
@@ -130,7 +130,20 @@ struct PodIdentityTests {
         #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: other.signature(queue: "spotq.batch.7", body: body)) != nil)
         // The same secret always gives the same key: the provisioner and the server agree.
         #expect(WorkSignature.Signer(secret: String(repeating: "s", count: 40)).publicKey == signer.publicKey)
-        #expect(WorkSignature.Verifier(publicKey: "short") == nil)
+        #expect(WorkSignature.Verifier(publicKeys: "short") == nil)
+        #expect(WorkSignature.Verifier(publicKeys: "") == nil)
+    }
+
+    @Test func afterASecretRotation_aBatchSignedWithBothKeys_verifiesWithEither_andNoOtherKey() throws {
+        let before = WorkSignature.Signer(secret: String(repeating: "a", count: 40))
+        let after = WorkSignature.Signer(secret: String(repeating: "b", count: 40))
+        let stranger = WorkSignature.Signer(secret: String(repeating: "c", count: 40))
+        let verifier = try #require(WorkSignature.Verifier(publicKeys: "\(before.publicKey),\(after.publicKey)"))
+        let body = Array(#"{"item_id": 3}"#.utf8)
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: before.signature(queue: "spotq.batch.7", body: body)) == nil)
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: after.signature(queue: "spotq.batch.7", body: body)) == nil)
+        #expect(verifier.refusal(queue: "spotq.batch.7", body: body, signature: stranger.signature(queue: "spotq.batch.7", body: body)) != nil)
+        #expect(WorkSignature.Verifier(publicKeys: "\(before.publicKey),short") == nil, "one bad key makes the setting invalid")
     }
 
     @Test func aDeadLetterOfForgedWork_failsNoItem() {

@@ -88,6 +88,8 @@ struct ProvisionerWorld: Sendable {
             // One planned batch for the pods to belong to.
             _ = try await QueueStore(client: postgres).insert([EnqueueMessage(requestID: "p-1", body: TextToImageRequest(requestID: "p-1", checkpoint: EnqueueFixture.checkpoint, positive: "x").messageJSON())])
             let (created, _, _) = try await PlannerStore(client: postgres).apply(policy: PlanningPolicy(), gpu: GPUProfile(), secret: secret)
+            // As the publisher does before it sends the batch's work: the key pods verify with.
+            try await BatchStore(client: postgres).recordSigningKey(created[0].id, publicKey: WorkSignature.Signer(secret: secret).publicKey)
             let root = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_cloud"))
             defer { try? FileManager.default.removeItem(at: root) }
             let apiKey = "key-" + UUID().uuidString
@@ -115,7 +117,7 @@ struct ProvisionerWorld: Sendable {
             adjust(&fleet)
             let endpoint = "http://127.0.0.1:\(port)/graphql"
             var provisionerConfiguration = ProvisionerConfiguration(
-                fleet: fleet, podServerURL: "http://127.0.0.1:9/", podAMQPURL: podBrokerURL ?? "amqp://pod:podpass@127.0.0.1:9/spotq", secret: secret,
+                fleet: fleet, podServerURL: "http://127.0.0.1:9/", podAMQPURL: podBrokerURL ?? "amqp://pod:podpass@127.0.0.1:9/spotq",
                 runPodAPIKey: keyForProvisioner ?? apiKey)
             provisionerConfiguration.runPodEndpoint = endpoint
             let http = try HTTPClient(logger: logs.logger("curl"))
@@ -148,7 +150,7 @@ struct ProvisionerTests {
             let id = try #require(await world.cloud.podIDs().all.first)
             let environment = try #require(await world.cloud.environment(ofPod: id))
             #expect(environment.keys.sorted() == ["SPOTQ_AMQP_URL", "SPOTQ_BATCH_ID", "SPOTQ_SERVER_URL", "SPOTQ_UPLOAD_TOKEN", "SPOTQ_WORKSPACE", "SPOTQ_WORK_PUBLIC_KEY"])
-            #expect(environment["SPOTQ_WORK_PUBLIC_KEY"] == WorkSignature.Signer(secret: ProvisionerWorld.secret).publicKey)
+            #expect(environment["SPOTQ_WORK_PUBLIC_KEY"] == WorkSignature.Signer(secret: ProvisionerWorld.secret).publicKey, "the key that signed its batch")
             // The pod's own token, not the batch's: only its hash is stored, on the pod's row.
             let token = try #require(environment["SPOTQ_UPLOAD_TOKEN"])
             #expect(token.hasPrefix("sqp1_") && token != BatchToken.make(secret: ProvisionerWorld.secret, batchID: world.batch))
@@ -166,6 +168,26 @@ struct ProvisionerTests {
     /// Each rental gets a broker user of its own before the provider is asked, in the pod's
     /// environment; a failed rental leaves neither user nor row; a terminated pod's user is
     /// deleted; a leftover user of this vhost is reconciled away, another vhost's left alone.
+    @Test func aPodGetsTheKeysThatSignedItsBatch_soARotatedSecretLocksNoPodOut_andABatchWithNoSignedWorkGetsNoPod() async throws {
+        try await ProvisionerWorld.with { world in
+            // SPOTQ_SECRET rotated while the batch was being published: its work carries both keys' signatures.
+            let rotated = WorkSignature.Signer(secret: String(repeating: "r", count: 48)).publicKey
+            try await BatchStore(client: world.postgres).recordSigningKey(world.batch, publicKey: rotated)
+            try await BatchStore(client: world.postgres).recordSigningKey(world.batch, publicKey: rotated)
+            await world.round(items: 100, hours: 1)
+            let id = try #require(await world.cloud.podIDs().all.first)
+            let environment = try #require(await world.cloud.environment(ofPod: id))
+            #expect(environment["SPOTQ_WORK_PUBLIC_KEY"] == WorkSignature.Signer(secret: ProvisionerWorld.secret).publicKey + "," + rotated)
+
+            // A batch planned but not yet published has no signed work: nothing to rent for.
+            try await world.postgres.query("UPDATE batches SET work_public_keys = '{}' WHERE id = \(world.batch)")
+            try await world.postgres.query("UPDATE pods SET state = 'terminated', terminated_at = now()")
+            await world.round(items: 100, hours: 1)
+            #expect(try await world.count("SELECT count(*) FROM pods WHERE state <> 'terminated'") == 0)
+            #expect(world.logs.all.contains("has no signed work yet"))
+        }
+    }
+
     @Test func eachPodGetsItsOwnBrokerUser_removedWithThePod_andLeftoversAreReconciled() async throws {
         try await TemporaryVhost.with { amqpURL in
             let http = try HTTPClient(logger: testLogger)

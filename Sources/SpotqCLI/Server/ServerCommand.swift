@@ -88,10 +88,13 @@ struct ServerCommand: AsyncParsableCommand {
                     interval: .seconds(seconds), logger: logger))
             }
             if components.contains(.planner) {
+                let signer = WorkSignature.Signer(secret: secret)
+                let adopted = try await BatchStore(client: postgres).adoptSigningKeyForUnrecordedBatches(publicKey: signer.publicKey)
+                if adopted > 0 { logger.info("planner: recorded the signing key of \(adopted) batches published before keys were kept per batch") }
                 services.append(AutoPlanner(
                     settings: planning, secret: secret, postgres: postgres,
                     listener: PostgresListener(configuration: postgresConfiguration, logger: logger),
-                    publisher: BatchPublisher(postgres: postgres, amqp: amqp, signer: WorkSignature.Signer(secret: secret), logger: logger), logger: logger))
+                    publisher: BatchPublisher(postgres: postgres, amqp: amqp, signer: signer, logger: logger), logger: logger))
             }
             logger.info("server: starting", metadata: ["components": "\(components.map(\.rawValue).sorted().joined(separator: ","))"])
             let shutdown = ShutdownMarker()
@@ -121,10 +124,10 @@ struct ServerCommand: AsyncParsableCommand {
 
 /// Checks made once before the services start, with errors that say what to do.
 enum ServerStartup {
-    /// SPOTQ_SECRET, checked: batch upload tokens are derived from it.
+    /// SPOTQ_SECRET, checked: batch upload tokens and the planner's work-signing key derive from it.
     static func secret(_ settings: SettingsSource) throws -> String {
         guard let secret = settings.string(nil, env: "SPOTQ_SECRET") else {
-            throw ConfigurationError(message: "SPOTQ_SECRET is not set: the planner derives batch upload tokens from it (e.g. `export SPOTQ_SECRET=$(openssl rand -hex 32)`, the same for server and provisioner)")
+            throw ConfigurationError(message: "SPOTQ_SECRET is not set: the planner derives batch upload tokens and its work-signing key from it (e.g. `export SPOTQ_SECRET=$(openssl rand -hex 32)`)")
         }
         try BatchToken.validateSecret(secret)
         return secret

@@ -7,7 +7,9 @@ import Foundation
 /// neither can sign: a retry or replay keeps the original body and its signature.
 ///
 /// The signature covers the batch queue's name and the body, so signed work for one batch
-/// is refused in another. Pods get only the public key (SPOTQ_WORK_PUBLIC_KEY), not a secret.
+/// is refused in another. Pods get only the public keys that signed their batch
+/// (SPOTQ_WORK_PUBLIC_KEY, recorded per batch by the publisher), not a secret: rotating
+/// SPOTQ_SECRET changes the key of new batches only.
 public enum WorkSignature {
     /// The header carrying the base64 signature.
     public static let header = "x-spotq-signature"
@@ -43,22 +45,31 @@ public enum WorkSignature {
         }
     }
 
-    /// Checks work messages on a pod.
+    /// Checks work messages on a pod, against the keys that signed its batch (one, or two
+    /// when the secret was rotated while the batch was being published).
     public struct Verifier: Sendable {
-        let raw: Data
+        let raws: [Data]
 
-        /// nil when `publicKey` is not a base64 Ed25519 public key.
-        public init?(publicKey: String) {
-            guard let raw = Data(base64Encoded: publicKey), (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil else { return nil }
-            self.raw = raw
+        /// `publicKeys`: base64 Ed25519 public keys, comma-separated (SPOTQ_WORK_PUBLIC_KEY);
+        /// nil when any is not one, or there is none.
+        public init?(publicKeys: String) {
+            var raws: [Data] = []
+            for text in publicKeys.split(separator: ",") {
+                guard let raw = Data(base64Encoded: String(text.trimmingCharacters(in: .whitespaces))),
+                      (try? Curve25519.Signing.PublicKey(rawRepresentation: raw)) != nil else { return nil }
+                raws.append(raw)
+            }
+            guard !raws.isEmpty else { return nil }
+            self.raws = raws
         }
-
-        var key: Curve25519.Signing.PublicKey { try! Curve25519.Signing.PublicKey(rawRepresentation: raw) }
 
         /// nil when the message was signed by the planner for `queue`; else why not.
         public func refusal(queue: String, body: [UInt8], signature: String?) -> String? {
             guard let signature, !signature.isEmpty else { return "\(WorkSignature.refusalPrefix) it carries no planner's signature (\(WorkSignature.header))" }
-            guard let bytes = Data(base64Encoded: signature), key.isValidSignature(bytes, for: WorkSignature.signedBytes(queue: queue, body: body)) else {
+            let signed = WorkSignature.signedBytes(queue: queue, body: body)
+            guard let bytes = Data(base64Encoded: signature),
+                  raws.contains(where: { (try? Curve25519.Signing.PublicKey(rawRepresentation: $0))?.isValidSignature(bytes, for: signed) == true })
+            else {
                 return "\(WorkSignature.refusalPrefix) its signature is not the planner's for \(queue)"
             }
             return nil

@@ -59,6 +59,7 @@ public struct BatchPublisher: Sendable {
     /// Publishes what is still planned of batch `id`; returns how many messages it sent.
     public func publish(batch id: Int64) async throws -> Int {
         try await batches.startPublishing(id)
+        if let signer { try await batches.recordSigningKey(id, publicKey: signer.publicKey) }
         let connection = try await amqp.connection()
         let channel = try await connection.openChannel()
         do {
