@@ -16,6 +16,7 @@ public enum SpotqHTTPServer {
     public static func makePodApplication(
         configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger,
         metrics: SpotqMetrics? = nil,
+        gate: IngestGate? = nil,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: PodRequestContext.self)
@@ -26,7 +27,7 @@ public enum SpotqHTTPServer {
         if removed > 0 { logger.info("ingest: removed \(removed) partial files left by an earlier run") }
         IngestRoutes(
             batches: BatchAccessStore(client: postgres), results: results, limits: configuration.limits,
-            gate: IngestGate(limits: configuration.ingestConcurrency), logger: logger, metrics: metrics)
+            gate: gate ?? IngestGate(limits: configuration.ingestConcurrency), logger: logger, metrics: metrics)
             .register(on: router)
         return application(router, host: configuration.host, port: configuration.port, configuration: configuration, logger: logger, onServerRunning: onServerRunning)
     }

@@ -23,6 +23,8 @@ struct IngestFixture: Sendable {
     let itemsA: [(id: Int64, requestID: String)]
     let itemsB: [(id: Int64, requestID: String)]
     let client: HTTPClient
+    /// The server's ingest admission, to wait until stalled uploads hold their slots.
+    let gate: IngestGate
 
     var postgres: PostgresClient { enqueue.postgres }
     func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
@@ -44,7 +46,8 @@ struct IngestFixture: Sendable {
             let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
             var logger = Logger(label: "spotq.test.http")
             logger.logLevel = .critical
-            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: enqueue.postgres, logger: logger) { port in
+            let gate = IngestGate(limits: concurrency)
+            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: enqueue.postgres, logger: logger, gate: gate) { port in
                 portSink.yield(port)
                 portSink.finish()
             }
@@ -54,7 +57,7 @@ struct IngestFixture: Sendable {
                 let fixture = IngestFixture(
                     enqueue: enqueue, port: port, storage: storage, batchA: batches[0], batchB: batches[1],
                     itemsA: items[0], itemsB: items[1],
-                    client: try HTTPClient(configuration: CurlConfiguration(), logger: logger))
+                    client: try HTTPClient(configuration: CurlConfiguration(), logger: logger), gate: gate)
                 let result: Result<Void, any Error>
                 do { result = .success(try await body(fixture)) } catch { result = .failure(error) }
                 group.cancelAll()
@@ -95,6 +98,20 @@ struct IngestFixture: Sendable {
         if let token { headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
         return try await client.send(CurlClient.HTTPRequest(method: .post, url: url("/v1/batches/\(batch)/results"), headers: headers, body: [UInt8](body)))
+    }
+
+    /// Opens an upload and sends part of its body: the server holds an ingest slot for it
+    /// until the rest comes or the connection is closed (`close` the descriptor).
+    func stalledUpload(batch: Int64, token: String) throws -> Int32 {
+        let socket = try RawSocket.connect(port: port)
+        try RawSocket.send(socket, Data("POST /v1/batches/\(batch)/results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/zip\r\nContent-Length: 100000\r\n\r\n".utf8) + Data(count: 1_000))
+        return socket
+    }
+
+    /// Waits until `count` uploads hold ingest slots (stalled ones, say).
+    func untilInProgress(_ count: Int) async throws {
+        let gate = self.gate
+        try await eventually("\(count) uploads in progress") { gate.inProgress == count }
     }
 
     func get(_ path: String, token: String?) async throws -> CurlClient.HTTPResponse {

@@ -203,7 +203,14 @@ struct BadInputChaosTests {
         }()
         try await IngestFixture.with(limits: limits) { f in
             let escapeName = "spotq-escape-\(UUID().uuidString).png"
-            let corpus = try UploadInput.corpus(f, limits: limits, escapeName: escapeName)
+            // A pod's own token after the pod was terminated (a stolen token outliving its pod).
+            let podToken = BatchToken.makePodToken()
+            let pods = PodStore(client: f.postgres)
+            let pod = try await pods.insertRequested(PodStore.Request(
+                batchID: f.batchA, provider: "devcloud", name: "spotq-b\(f.batchA)-gone", gpuType: "NVIDIA RTX A4000", gpuCount: 1, interruptible: false,
+                bidUSDPerGPUHour: nil, volumeGB: 12, containerDiskGB: 1, storageUSDPerGBMonth: 0.1), uploadTokenHash: BatchToken.hash(podToken))
+            try await pods.terminated(pod, reason: "chaos: a terminated pod's token")
+            let corpus = try UploadInput.corpus(f, limits: limits, escapeName: escapeName, terminatedPodToken: podToken)
             var tally = RefusalTally()
             // The corpus aims at itemsA[2], so that one is stored only after it: the content
             // checks are made only for an item not stored yet (a stored one answers 200 unread).
@@ -253,6 +260,55 @@ struct BadInputChaosTests {
                 "bad input: HTTP uploads", enqueued: stored.count, done: done, lost: all.count - done,
                 duplicated: try await f.postgres.count("SELECT coalesce(sum(n - 1), 0)::bigint FROM (SELECT item_id, count(*) AS n FROM image_generation_files GROUP BY item_id) f"),
                 note: "refused = a 4xx answer {\"error\": reason}; nothing written outside the storage folder, no temporary file left")
+        }
+    }
+
+    /// One token floods the ingest while its share of slots is taken: every upload of the
+    /// flood is answered 429 with Retry-After (before its body is read), another batch's pod
+    /// is still stored, and once the slots come back the flood, retried after Retry-After as
+    /// the worker does, stores each of its items once.
+    @Test func aFloodFromOneToken_isHeldToItsShare_anotherPodIsStillStored_andEveryValidUploadIsStoredOnce() async throws {
+        let concurrency = IngestConcurrency(maxConcurrent: 4, maxPerToken: 2, retryAfterSeconds: 1)
+        try await IngestFixture.with(concurrency: concurrency) { f in
+            var tally = RefusalTally()
+            let held = try (0..<concurrency.maxPerToken).map { _ in try f.stalledUpload(batch: f.batchA, token: f.token(f.batchA)) }
+            try await f.untilInProgress(concurrency.maxPerToken)
+            // The flood: every item of batch A, four times over, all at once.
+            let flood = try (0..<4).flatMap { round in try f.itemsA.map { try f.bundle($0, batch: f.batchA, seed: UInt8(round + 1)) } }
+            let first = try await withThrowingTaskGroup(of: CurlClient.HTTPResponse.self) { group in
+                for body in flood { group.addTask { try await f.post(body, batch: f.batchA, token: f.token(f.batchA)) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            for answer in first {
+                #expect(answer.status == 429 && answer.headers["Retry-After"] == "1", "\(answer.status) \(answer.text)")
+                tally.expect("a flood from one token", "\(answer.status) \(answer.text)", mentions: "SPOTQ_INGEST_MAX_PER_TOKEN")
+            }
+            for item in f.itemsB {
+                let other = try await f.post(try f.bundle(item, batch: f.batchB), batch: f.batchB, token: f.token(f.batchB))
+                #expect(other.status == 201, "another pod's upload during the flood: \(other.text)")
+            }
+            for socket in held { close(socket) }
+            // The flood again, each retried after Retry-After until the server takes it.
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for body in flood {
+                    group.addTask {
+                        while true {
+                            let answer = try await f.post(body, batch: f.batchA, token: f.token(f.batchA))
+                            guard answer.status == 429 || answer.status == 503 else { return answer.status }
+                            try await Task.sleep(for: RetryAfter.delay(answer.headers["Retry-After"]) ?? .seconds(1))
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 201 }.count == f.itemsA.count, "\(statuses)")
+            #expect(statuses.allSatisfy { $0 == 200 || $0 == 201 }, "\(statuses)")
+            let all = f.itemsA + f.itemsB
+            let done = try await f.postgres.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'")
+            tally.record(
+                "bad input: a flood of uploads from one token", enqueued: all.count, done: done, lost: all.count - done,
+                duplicated: try await f.postgres.count("SELECT coalesce(sum(n - 1), 0)::bigint FROM (SELECT item_id, count(*) AS n FROM image_generation_files GROUP BY item_id) f"),
+                note: "\(flood.count) uploads at once with the token's \(concurrency.maxPerToken) slots held: each 429 with Retry-After; the other batch stored meanwhile")
         }
     }
 

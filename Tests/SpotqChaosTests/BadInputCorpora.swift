@@ -153,7 +153,7 @@ struct UploadInput: Sendable {
     var status: Int
 
     /// For an ingest whose limits are `limits` (a small body cap and file count).
-    static func corpus(_ f: IngestFixture, limits: IngestLimits, escapeName: String) throws -> [BadInput<UploadInput>] {
+    static func corpus(_ f: IngestFixture, limits: IngestLimits, escapeName: String, terminatedPodToken: String) throws -> [BadInput<UploadInput>] {
         let item = f.itemsA[2]
         let good = try f.bundle(item, batch: f.batchA)
         let png = Data(PNGEncoder.encode(width: 4, height: 4) { _, _ in (9, 9, 9) })
@@ -172,6 +172,7 @@ struct UploadInput: Sendable {
             BadInput("no token", upload(good, 401, token: .some(nil)), "an Authorization: Bearer"),
             BadInput("a made-up token", upload(good, 403, token: "sqb1_nonsense"), "not valid for batch"),
             BadInput("another batch's token", upload(good, 403, token: f.token(f.batchB)), "not valid for batch \(f.batchA)"),
+            BadInput("a terminated pod's own token", upload(good, 401, token: terminatedPodToken), "revoked when the pod was terminated"),
             BadInput("a batch that does not exist", UploadInput(body: good, batch: 999_999, token: f.token(f.batchA), status: 403), "not valid for batch 999999"),
             BadInput("a body over the size cap", upload(noise, 413), "larger than \(limits.maxBodyBytes) bytes"),
             BadInput("zip-slip ../", upload(try bundle([("../" + escapeName, png)]), 400), #"contains "..""#),

@@ -53,28 +53,13 @@ struct IngestLoadTests {
         }
     }
 
-    /// Opens an upload with `token` and sends half its body: the server holds a slot for it
-    /// until the rest comes or the connection closes.
-    func stalledUpload(_ f: IngestFixture, batch: Int64, token: String) throws -> Int32 {
-        let socket = try RawSocket.connect(port: f.port)
-        try RawSocket.send(socket, Data("POST /v1/batches/\(batch)/results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/zip\r\nContent-Length: 100000\r\n\r\n".utf8) + Data(count: 1_000))
-        return socket
-    }
-
-    /// Posts a bundle the server refuses once admitted (400) until it answers `status`
-    /// instead: the stalled uploads before it have then taken their slots.
-    func waitForStatus(_ status: Int, _ f: IngestFixture, batch: Int64, token: String) async throws -> CurlClient.HTTPResponse {
-        try await eventually("the server answers \(status)") {
-            let answer = try await f.post(Data("not a zip".utf8), batch: batch, token: token)
-            return answer.status == status ? answer : nil
-        }
-    }
-
     @Test func aFloodFromOneToken_is429WithRetryAfter_whileAnotherBatchIsStillStored_andAFullServerIs503() async throws {
         let concurrency = IngestConcurrency(maxConcurrent: 3, maxPerToken: 2, retryAfterSeconds: 7)
         try await IngestFixture.with(concurrency: concurrency) { f in
-            let flood = try (0..<2).map { _ in try stalledUpload(f, batch: f.batchA, token: f.token(f.batchA)) }
-            let overShare = try await waitForStatus(429, f, batch: f.batchA, token: f.token(f.batchA))
+            let flood = try (0..<2).map { _ in try f.stalledUpload(batch: f.batchA, token: f.token(f.batchA)) }
+            try await f.untilInProgress(2)
+            let overShare = try await f.post(Data("not a zip".utf8), batch: f.batchA, token: f.token(f.batchA))
+            #expect(overShare.status == 429)
             #expect(overShare.headers["Retry-After"] == "7")
             #expect(overShare.text.contains("SPOTQ_INGEST_MAX_PER_TOKEN"), "\(overShare.text)")
 
@@ -83,8 +68,10 @@ struct IngestLoadTests {
             #expect(other.status == 201, "\(other.text)")
 
             // With the last slot held too, everyone waits: 503.
-            let third = try stalledUpload(f, batch: f.batchB, token: f.token(f.batchB))
-            let full = try await waitForStatus(503, f, batch: f.batchB, token: f.token(f.batchB))
+            let third = try f.stalledUpload(batch: f.batchB, token: f.token(f.batchB))
+            try await f.untilInProgress(3)
+            let full = try await f.post(Data("not a zip".utf8), batch: f.batchB, token: f.token(f.batchB))
+            #expect(full.status == 503)
             #expect(full.headers["Retry-After"] == "7")
             #expect(full.text.contains("SPOTQ_INGEST_MAX_CONCURRENT"), "\(full.text)")
 

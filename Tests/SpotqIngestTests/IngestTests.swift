@@ -149,7 +149,7 @@ struct IngestConcurrencyTests {
             // Two pods made different pixels for the same item (a reclaim mid-image).
             let first = try f.bundle(item, batch: f.batchA, seed: 1)
             let second = try f.bundle(item, batch: f.batchA, seed: 2)
-            let other = IngestFixture(enqueue: f.enqueue, port: f.port, storage: f.storage, batchA: f.batchA, batchB: f.batchB, itemsA: f.itemsA, itemsB: f.itemsB, client: try HTTPClient(configuration: CurlConfiguration(), logger: testLoggerForIngest))
+            let other = IngestFixture(enqueue: f.enqueue, port: f.port, storage: f.storage, batchA: f.batchA, batchB: f.batchB, itemsA: f.itemsA, itemsB: f.itemsB, client: try HTTPClient(configuration: CurlConfiguration(), logger: testLoggerForIngest), gate: f.gate)
             async let a = f.post(first, batch: f.batchA, token: f.token(f.batchA))
             async let b = other.post(second, batch: f.batchA, token: f.token(f.batchA))
             let statuses = try await [a.status, b.status].sorted()
