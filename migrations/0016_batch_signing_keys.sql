@@ -1,8 +1,9 @@
 -- 0016: the public keys that signed each batch's work.
 --
 -- The planner signs every work message (Ed25519, its key derived from
--- SPOTQ_SECRET) and records the public key on the batch before publishing it;
--- the provisioner gives a pod the keys of its own batch. Rotating SPOTQ_SECRET
+-- SPOTQ_SECRET) and records the public key on the batch when it plans it, and
+-- again before publishing (should the secret have changed in between); the
+-- provisioner gives a pod the keys of its own batch. Rotating SPOTQ_SECRET
 -- then locks no pod out: work already in a queue stays verifiable with the key
 -- that signed it, and a batch whose publishing was cut short and resumed after
 -- a rotation lists both keys. The provisioner no longer needs SPOTQ_SECRET.

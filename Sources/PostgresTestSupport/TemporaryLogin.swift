@@ -11,19 +11,27 @@ public enum TemporaryLogin {
     public static func with<T>(
         memberOf group: String, on database: PostgresConfiguration, _ body: (PostgresConfiguration) async throws -> T
     ) async throws -> T {
-        let admin = PostgresClient(configuration: database, logger: testLogger)
-        let store = DatabaseLoginStore(client: admin)
         let login = TestEnvironment.uniqueName("\(group)_t")
+        try await asAdmin(database) { try await $0.setLogin(login, memberOf: group, verifier: nil) }
+        let result: Result<T, any Error>
         do {
-            try await store.setLogin(login, memberOf: group, verifier: nil)
             var configuration = try PostgresConfiguration(url: ScratchDatabase.replacingUser(in: database.url, with: login))
             configuration.statementTimeout = database.statementTimeout
-            let result = try await body(configuration)
-            try await store.dropLogin(login)
-            await admin.shutdown()
-            return result
+            result = .success(try await body(configuration))
         } catch {
-            try? await store.dropLogin(login)
+            result = .failure(error)
+        }
+        // A connection of its own: the body may have restarted the server meanwhile.
+        try await asAdmin(database) { try await $0.dropLogin(login) }
+        return try result.get()
+    }
+
+    static func asAdmin(_ database: PostgresConfiguration, _ work: (DatabaseLoginStore) async throws -> Void) async throws {
+        let admin = PostgresClient(configuration: database, logger: testLogger)
+        do {
+            try await work(DatabaseLoginStore(client: admin))
+            await admin.shutdown()
+        } catch {
             await admin.shutdown()
             throw error
         }

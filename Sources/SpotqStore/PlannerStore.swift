@@ -98,7 +98,8 @@ public struct PlannerStore: Sendable {
             payloadBytes: batch.payloadBytes, orderStrategy: batch.orderStrategy, estimate: estimate, predicted: batch.timeline)
         try await connection.query("""
             UPDATE batches SET manifest = \(PostgresJSON(manifest))::jsonb,
-                               upload_token_hash = \(BatchToken.hash(BatchToken.make(secret: secret, batchID: id)))
+                               upload_token_hash = \(BatchToken.hash(BatchToken.make(secret: secret, batchID: id))),
+                               work_public_keys = ARRAY[\(WorkSignature.Signer(secret: secret).publicKey)]
             WHERE id = \(id)
             """)
         let ids = PostgresArray(batch.generationOrder.map { work.items[Int($0)].id })

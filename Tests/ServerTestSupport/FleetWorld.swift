@@ -119,10 +119,10 @@ struct FleetWorld: Sendable {
         let assetArguments = models.flatMap { ["--asset", "\($0.0):\($0.1.rawValue):\($0.2)"] }
         let workerEnvironment = ["SPOTQ_IDLE_EXIT_SECONDS": "3", "SPOTQ_TERMINATION_GRACE_MS": "1500"].merging(options.workerEnvironment) { $1 }
         defer { processes.signalAll(SIGTERM) }
-        try processes.start("devcloud", spotq, ["devcloud", "--port", "\(apiPort)", "--assets-port", "\(modelsPort)", "--api-key", apiKey,
+        try processes.start("devcloud", spotq, ["devcloud", "--port", "\(apiPort)", "--assets-port", "\(modelsPort)",
             "--work-dir", root.appendingPathComponent("devcloud").path, "--mbps", "\(options.mbps)", "--seconds-per-image", "\(options.secondsPerImage)",
             "--start-seconds", "0.5"] + workerEnvironment.sorted { $0.key < $1.key }.flatMap { ["--worker-env", "\($0.key)=\($0.value)"] }
-            + assetArguments + options.devcloudArguments, environment: base)
+            + assetArguments + options.devcloudArguments, environment: base.merging(["SPOTQ_RUNPOD_API_KEY": apiKey]) { $1 })
         try await eventually("devcloud listening", timeout: .seconds(30)) {
             (try? await Shell.capture("/usr/bin/curl", ["-fsS", "http://127.0.0.1:\(apiPort)/healthz"]))?.exitCode == 0
         }

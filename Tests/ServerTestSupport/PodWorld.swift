@@ -93,6 +93,7 @@ struct PodWorld: Sendable {
     static func with(
         secondsPerImage: Double = 0.05,
         models: Models = Models(),
+        ingest concurrency: IngestConcurrency = IngestConcurrency(),
         requests: @escaping @Sendable (_ checkpoint: String, _ lora: String) -> [[UInt8]],
         _ body: @Sendable (PodWorld) async throws -> Void
     ) async throws {
@@ -116,6 +117,7 @@ struct PodWorld: Sendable {
             let comfy = DevcloudComfy(configuration: comfyConfiguration, logger: quiet)
             var httpConfiguration = HTTPServerConfiguration()
             httpConfiguration.storageDirectory = storage
+            httpConfiguration.ingestConcurrency = concurrency
             let server = ServerSwitch(configuration: httpConfiguration, postgres: fixture.postgres, logger: quiet)
 
             let (ports, sink) = AsyncStream.makeStream(of: (String, Int).self)
@@ -175,6 +177,8 @@ actor ServerSwitch {
     let configuration: HTTPServerConfiguration
     let postgres: PostgresClient
     let logger: Logger
+    /// Its ingest admission, kept across restarts (a test waits on its counts).
+    nonisolated let gate: IngestGate
     private var running: Task<Void, any Error>?
     private var port = 0
 
@@ -182,6 +186,7 @@ actor ServerSwitch {
         self.configuration = configuration
         self.postgres = postgres
         self.logger = logger
+        self.gate = IngestGate(limits: configuration.ingestConcurrency)
     }
 
     /// Starts the server (on its earlier port, if it had one) and returns the port. Binding
@@ -195,7 +200,7 @@ actor ServerSwitch {
             var configuration = self.configuration
             configuration.port = port
             let (bound, sink) = AsyncStream.makeStream(of: Int.self)
-            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: postgres, logger: logger) { sink.yield($0) }
+            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: postgres, logger: logger, gate: gate) { sink.yield($0) }
             // A failed bind ends the stream instead of leaving the wait below hanging.
             let task = Task {
                 defer { sink.finish() }

@@ -54,8 +54,14 @@ struct HostilePodChaosTests {
                 SELECT batch_id, min(id) FROM image_generation_queue WHERE batch_id IS NOT NULL AND status <> 'done' GROUP BY batch_id
                 """)).map { "\(try $0.decode(Int64.self, at: 0)):\(try $0.decode(Int64.self, at: 1))" }
             let management = try Self.withoutCredentials(TestEnvironment.rabbitMQManagementURL())
+            // The account key in a file of the attacker's, not on a command line.
+            let keyFile = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_key")).path
+            defer { unlink(keyFile) }
+            guard FileManager.default.createFile(atPath: keyFile, contents: Data(world.apiKey.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw TestEnvironmentError(description: "could not write \(keyFile)")
+            }
             let output = try await Shell.run(try ReadmeBlocks.python(), [
-                try TestEnvironment.script("clients/hostile_pod.py"), "--api", world.apiURL + "/graphql", "--api-key", world.apiKey,
+                try TestEnvironment.script("clients/hostile_pod.py"), "--api", world.apiURL + "/graphql", "--api-key-file", keyFile,
                 "--management", management, "--save-login", loginFile,
             ] + items.flatMap { ["--item", $0] })
             let line = try #require(output.split(separator: "\n").last { $0.hasPrefix("{") })

@@ -19,6 +19,7 @@ struct IngestAdmissionTests {
         #expect(Set([a1, a2, b1]) == [0, 1, 2])
         #expect(admission.admit(token: "c") == .full(limit: 3))
         #expect(admission.inProgress == 3)
+        #expect(admission.refusals == 2)
 
         admission.release(slot: a1, token: "a")
         #expect(admission.admit(token: "c") == .admitted(slot: a1))

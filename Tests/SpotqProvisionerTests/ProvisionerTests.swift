@@ -88,8 +88,6 @@ struct ProvisionerWorld: Sendable {
             // One planned batch for the pods to belong to.
             _ = try await QueueStore(client: postgres).insert([EnqueueMessage(requestID: "p-1", body: TextToImageRequest(requestID: "p-1", checkpoint: EnqueueFixture.checkpoint, positive: "x").messageJSON())])
             let (created, _, _) = try await PlannerStore(client: postgres).apply(policy: PlanningPolicy(), gpu: GPUProfile(), secret: secret)
-            // As the publisher does before it sends the batch's work: the key pods verify with.
-            try await BatchStore(client: postgres).recordSigningKey(created[0].id, publicKey: WorkSignature.Signer(secret: secret).publicKey)
             let root = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("spotq_cloud"))
             defer { try? FileManager.default.removeItem(at: root) }
             let apiKey = "key-" + UUID().uuidString
@@ -198,10 +196,13 @@ struct ProvisionerTests {
             defer { Task { try? await management.deleteUser(foreign.user) } }
             // A spot market no bid reaches: the rental fails, and takes its user and row with it.
             try await ProvisionerWorld.with(cloud: { $0.minimumBid = 0.30 }, podBrokerURL: amqpURL) { world in
-                let before = Set(try await management.userNames())
+                // Only this vhost's pod users: other tests make and delete theirs on the shared broker meanwhile.
+                let vhost = try PodBrokerAccess(management: management, podAMQPURL: amqpURL).vhost
+                func podUsersHere() async throws -> Set<String> { Set(try await management.userNames().filter { PodBrokerGrant.isPodUser($0, vhost: vhost) }) }
+                let before = try await podUsersHere()
                 await world.round()
                 #expect(try await world.count("SELECT count(*) FROM pods") == 0)
-                #expect(Set(try await management.userNames()) == before)
+                #expect(try await podUsersHere() == before)
             }
             try await ProvisionerWorld.with(podBrokerURL: amqpURL) { world in
                 let access = try PodBrokerAccess(management: management, podAMQPURL: amqpURL)

@@ -82,6 +82,29 @@ struct WorkerFaultTests {
         }
     }
 
+    @Test func aBusyServersRetryAfter_isHonouredByTheWorker_beforeItUploadsAgain() async throws {
+        let concurrency = IngestConcurrency(maxConcurrent: 1, maxPerToken: 1, retryAfterSeconds: 3)
+        try await PodWorld.with(ingest: concurrency, requests: { checkpoint, _ in [PodWorld.request("busy-0", checkpoint: checkpoint)] }) { world in
+            // Another client holds the server's only ingest slot.
+            let port = try #require(URLComponents(string: world.serverURL)?.port)
+            let stalled = try RawSocket.connect(port: port)
+            try RawSocket.send(stalled, Data("POST /v1/batches/\(world.batch)/results HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(BatchToken.make(secret: PodWorld.secret, batchID: world.batch))\r\nContent-Type: application/zip\r\nContent-Length: 100000\r\n\r\n".utf8) + Data(count: 1_000))
+            let gate = world.server.gate
+            try await eventually("the slot held") { gate.inProgress == 1 }
+            let worker = Task { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
+            try await eventually("the worker's upload answered 503", timeout: .seconds(60)) { gate.refusals >= 1 }
+            let refused = ContinuousClock.now
+            close(stalled)
+            try await eventually("the image stored", timeout: .seconds(60)) {
+                try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 1
+            }
+            // Its own backoff would have tried again after about 0.5 s; the server asked for 3.
+            #expect(ContinuousClock.now - refused >= .milliseconds(2_500), "the worker came back before Retry-After")
+            #expect(gate.refusals == 1, "one refusal, then one upload after the wait")
+            #expect(try await withTimeout(.seconds(60), "the worker") { try await worker.value } == .finished)
+        }
+    }
+
     @Test func aWorkerKilledMidImage_hasItsMessagesFinishedByAnother_withNoDuplicates() async throws {
         try await PodWorld.with(secondsPerImage: 30, requests: Self.mixed) { world in
             let first = try ChildProcess(try ChildProcess.spotqBinary(), ["worker"], environment: world.workerEnvironment(pod: "pod-killed"))

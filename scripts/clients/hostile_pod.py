@@ -12,7 +12,7 @@ It prints one JSON object: {"pod": {...}, "attacks": [{"attack", "refused", "det
 server must discard it; the test checks that). The pod's AMQP URL goes only to the file
 given with --save-login, never to stdout.
 
-usage: hostile_pod.py --api URL --api-key KEY --management URL [--item BATCH:ID ...]
+usage: hostile_pod.py --api URL --api-key-file FILE --management URL [--item BATCH:ID ...]
                       [--save-login FILE]
        (--item: item ids an attacker guessed, with the batch each is in)
        hostile_pod.py --login-with FILE      (try to log in again; after revocation)
@@ -114,7 +114,9 @@ def publish(exchange, key, body, headers=None, user_id=None):
 
 
 def attack(args):
-    pods = live_pods(args.api, args.api_key)
+    with open(args.api_key_file) as key_file:
+        api_key = key_file.read().strip()
+    pods = live_pods(args.api, api_key)
     if not pods:
         sys.exit("hostile_pod: no running pod with a broker URL in its environment")
     me = pods[0]
@@ -215,7 +217,7 @@ def login(args):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--api")
-    parser.add_argument("--api-key")
+    parser.add_argument("--api-key-file", help="a file holding the account key (a key is never put on a command line)")
     parser.add_argument("--management", default="http://127.0.0.1:15672")
     parser.add_argument("--item", action="append")
     parser.add_argument("--save-login")

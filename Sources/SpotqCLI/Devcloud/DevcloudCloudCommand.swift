@@ -11,7 +11,7 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
         commandName: "cloud",
         abstract: "The local cloud: RunPod's GraphQL API with pods as local `spotq worker` processes, a model host, and faults.",
         discussion: """
-            Serves POST /graphql (RunPod's calls spotq uses; key from --api-key or SPOTQ_RUNPOD_API_KEY) and the
+            Serves POST /graphql (RunPod's calls spotq uses; the key it accepts from SPOTQ_RUNPOD_API_KEY or SPOTQ_RUNPOD_API_KEY_FILE, never a flag) and the
             admin routes POST /devcloud/pods/{id}/reclaim, POST /devcloud/pods/{id}/kill, POST /devcloud/reclaim-one[?hard=true],
             GET /devcloud/summary on --port; the model host (GET /models/{name}) on --assets-port. Each rented pod
             gets <work-dir>/pods/<id>/{workspace,comfy-output,worker.log}, its own ComfyUI stand-in, and a
@@ -24,7 +24,6 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
     @Option(help: "Port of the RunPod API and admin routes.") var port = 8070
     @Option(name: .customLong("assets-port"), help: "Port of the model host.") var assetsPort = 8090
     @OptionGroup var models: ModelHostOptions
-    @Option(name: .customLong("api-key"), help: "The API key it accepts (env SPOTQ_RUNPOD_API_KEY).") var apiKey: String?
     @Option(name: .customLong("work-dir"), help: "Where pods' folders go.") var workDirectory = ".spotq/devcloud"
     @Option(name: .customLong("spotq"), help: "The spotq executable pods run (default: this one).") var spotqExecutable: String?
     @Option(name: .customLong("min-bid"), help: "Lowest accepted spot bid, USD per GPU-hour.") var minimumBid = 0.13
@@ -46,8 +45,9 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
         var configuredLogger = Logger(label: "spotq.devcloud")
         configuredLogger.logLevel = Logger.Level(rawValue: ProcessInfo.processInfo.environment["SPOTQ_LOG_LEVEL"] ?? "info") ?? .info
         let logger = configuredLogger
-        guard let key = apiKey ?? ProcessInfo.processInfo.environment["SPOTQ_RUNPOD_API_KEY"], !key.isEmpty else {
-            throw ValidationError("devcloud needs an API key to accept: --api-key or SPOTQ_RUNPOD_API_KEY")
+        // A key on a command line is visible to every user of the machine: environment or file only.
+        guard let key = ProcessInfo.processInfo.environment["SPOTQ_RUNPOD_API_KEY"], !key.isEmpty else {
+            throw ValidationError("devcloud needs an API key to accept: set SPOTQ_RUNPOD_API_KEY (or SPOTQ_RUNPOD_API_KEY_FILE)")
         }
         let executable = spotqExecutable ?? Self.currentExecutable()
         var configuration = DevcloudCloud.Configuration(

@@ -34,6 +34,8 @@ public struct IngestAdmission: Sendable, Equatable {
     public let limits: IngestConcurrency
     private var freeSlots: [Int]
     private var heldByToken: [String: Int] = [:]
+    /// Uploads refused so far (429 and 503).
+    public private(set) var refusals = 0
 
     public init(limits: IngestConcurrency) {
         self.limits = limits
@@ -45,8 +47,14 @@ public struct IngestAdmission: Sendable, Equatable {
 
     public mutating func admit(token: String) -> Decision {
         let held = heldByToken[token, default: 0]
-        guard held < max(1, limits.maxPerToken) else { return .overShare(limit: max(1, limits.maxPerToken)) }
-        guard let slot = freeSlots.popLast() else { return .full(limit: max(1, limits.maxConcurrent)) }
+        guard held < max(1, limits.maxPerToken) else {
+            refusals += 1
+            return .overShare(limit: max(1, limits.maxPerToken))
+        }
+        guard let slot = freeSlots.popLast() else {
+            refusals += 1
+            return .full(limit: max(1, limits.maxConcurrent))
+        }
         heldByToken[token] = held + 1
         return .admitted(slot: slot)
     }

@@ -24,6 +24,8 @@ public final class IngestGate: Sendable {
 
     /// Uploads in progress now.
     public var inProgress: Int { admission.withLock { $0.inProgress } }
+    /// Uploads refused so far (429 and 503).
+    public var refusals: Int { admission.withLock { $0.refusals } }
 
     /// Runs `body` on an ingest thread if `token` may start an upload now; else throws the
     /// refusal to answer with.
