@@ -39,7 +39,8 @@ struct HostilePodChaosTests {
 
     @Test func everyAttackWithAPodsOwnCredentials_isRefusedOrDiscarded_andTheHonestWorkIsDoneOnce() async throws {
         var options = FaultScenario.options(images: ChaosScale.pick(short: 40, full: 120), seed: 23, secondsPerImage: 0.4)
-        options.provisionerEnvironment["SPOTQ_MAX_PODS"] = "4"
+        // Enough pods that the first batch cannot take them all (the full form's batches are larger).
+        options.provisionerEnvironment["SPOTQ_MAX_PODS"] = ChaosScale.pick(short: "4", full: "8")
         let loginFile = FileManager.default.temporaryDirectory.appendingPathComponent("spotq-hostile-\(UUID().uuidString).json").path
         defer { unlink(loginFile) }
         let holder = ReportHolder()
