@@ -76,6 +76,9 @@ struct WebsiteRow: Sendable {
             BadInput("a prompt that is a string", row("prompt-string") { $0.prompt = #""a cat""# }, "prompt must be a JSON object, not string"),
             BadInput("an oversize prompt", row("huge") { $0.prompt = json(["positive": .string(String(repeating: "big ", count: 20_000))]) },
                      "prompt_is_at_most_64_kib"),
+            BadInput("an oversize workflow (a broker would refuse its work message)", row("huge-workflow") { row in
+                row.workflow = row.workflow.map { #"{"99": {"class_type": "Note", "inputs": {"text": ""# + String(repeating: "x", count: 1_100_000) + #""}}, "# + $0.dropFirst() }
+            }, "workflow_is_at_most_1_mib"),
             BadInput("inserted as done", row("done") { $0.status = "done" }, #"a new queue item must be pending, not "done""#),
             BadInput("a priority out of range", row("priority") { $0.priority = 5_000 }, "priority_between_minus_1000_and_1000"),
             BadInput("a NUL character in the prompt", row("nul") { $0.prompt = #"{"positive": "a\u0000b"}"# }, "unsupported Unicode escape sequence"),

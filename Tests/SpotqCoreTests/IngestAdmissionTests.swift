@@ -20,6 +20,7 @@ struct IngestAdmissionTests {
         #expect(admission.admit(token: "c") == .full(limit: 3))
         #expect(admission.inProgress == 3)
         #expect(admission.refusals == 2)
+        #expect(admission.admissions == 3)
 
         admission.release(slot: a1, token: "a")
         #expect(admission.admit(token: "c") == .admitted(slot: a1))

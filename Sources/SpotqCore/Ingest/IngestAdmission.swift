@@ -34,8 +34,9 @@ public struct IngestAdmission: Sendable, Equatable {
     public let limits: IngestConcurrency
     private var freeSlots: [Int]
     private var heldByToken: [String: Int] = [:]
-    /// Uploads refused so far (429 and 503).
+    /// Uploads refused so far (429 and 503), and admitted so far.
     public private(set) var refusals = 0
+    public private(set) var admissions = 0
 
     public init(limits: IngestConcurrency) {
         self.limits = limits
@@ -56,6 +57,7 @@ public struct IngestAdmission: Sendable, Equatable {
             return .full(limit: max(1, limits.maxConcurrent))
         }
         heldByToken[token] = held + 1
+        admissions += 1
         return .admitted(slot: slot)
     }
 

@@ -26,6 +26,8 @@ public final class IngestGate: Sendable {
     public var inProgress: Int { admission.withLock { $0.inProgress } }
     /// Uploads refused so far (429 and 503).
     public var refusals: Int { admission.withLock { $0.refusals } }
+    /// Uploads admitted so far.
+    public var admissions: Int { admission.withLock { $0.admissions } }
 
     /// Runs `body` on an ingest thread if `token` may start an upload now; else throws the
     /// refusal to answer with.
