@@ -321,11 +321,21 @@ public actor DevcloudCloud {
         pod.comfyServer = comfy
         let (ports, sink) = AsyncStream.makeStream(of: Int.self)
         let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { comfy.register(on: $0) }) { sink.yield($0) }
-        pod.comfy = Task { try await app.run() }
+        let comfyTask = Task { try await app.run() }
+        pod.comfy = comfyTask
         var comfyPort = 0
         for await port in ports {
             comfyPort = port
             break
+        }
+        // The pod may have been halted (terminated, reclaimed, devcloud stopped) while ComfyUI
+        // came up: a worker started now would outlive it, an orphan nobody stops.
+        guard pods[pod.id] === pod, pod.desiredStatus == "RUNNING", pod.comfyServer === comfy else {
+            // Only this boot's ComfyUI: a later boot (a resume) may own the pod's fields now.
+            if pod.comfyServer === comfy { pod.comfyServer = nil }
+            if pod.comfy == comfyTask { pod.comfy = nil }
+            comfyTask.cancel()
+            return
         }
         var environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG", "TMPDIR"].contains($0.key) }
         for (key, value) in pod.environment { environment[key] = value }
