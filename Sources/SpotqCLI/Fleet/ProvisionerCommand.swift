@@ -16,8 +16,8 @@ struct ProvisionerCommand: AsyncParsableCommand {
         commandName: "provisioner",
         abstract: "Rent, resume, drain and terminate pods to match demand, and account for their cost (until SIGTERM).",
         discussion: """
-            Needs SPOTQ_DATABASE_URL, SPOTQ_AMQP_URL, SPOTQ_SECRET (the server's), SPOTQ_RUNPOD_API_KEY and
-            SPOTQ_POD_SERVER_URL (the server as pods reach it). Reads demand snapshots from spotq.demand
+            Needs SPOTQ_DATABASE_URL, SPOTQ_AMQP_URL, SPOTQ_RUNPOD_API_KEY and SPOTQ_POD_SERVER_URL (the
+            server as pods reach it); not SPOTQ_SECRET (pods get their own tokens and their batch's keys). Reads demand snapshots from spotq.demand
             (published by `spotq server`'s demand component). Point SPOTQ_RUNPOD_API_URL at `spotq devcloud`
             to run against the local cloud. Every setting is in the README, "Provisioner".
             """

@@ -25,7 +25,7 @@ struct ServerCommand: AsyncParsableCommand {
             PostgreSQL; see `spotq dlq`) and demand (publishes demand snapshots for the
             provisioner every SPOTQ_DEMAND_INTERVAL_SECONDS, default 10).
             All run by default; --only picks some, e.g. `spotq server --only enqueue` to scale
-            consumers out. The planner needs SPOTQ_SECRET (batch upload tokens derive from it).
+            consumers out. The planner needs SPOTQ_SECRET (batch tokens and its signing key derive from it).
             Every setting is in the README.
             """
     )
