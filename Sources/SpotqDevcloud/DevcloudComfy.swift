@@ -62,6 +62,8 @@ public actor DevcloudComfy {
     private var number = 0
     private var worker: Task<Void, Never>?
     private var interrupted = false
+    /// Counts restarts: a job that was running when ComfyUI "restarted" leaves no history.
+    private var epoch = 0
     /// Starts as configured; tests change it while the server runs.
     public private(set) var secondsPerImage: Double
     /// Prompts started so far (running or finished).
@@ -93,8 +95,18 @@ public actor DevcloudComfy {
                 return Self.json(.ok, await self.historyJSON(id))
             }
             router.get("\(prefix)/queue") { _, _ in Self.json(.ok, await self.queueJSON()) }
-            router.post("\(prefix)/interrupt") { _, _ in
-                await self.interrupt()
+            // Real ComfyUI: an empty body interrupts whatever runs; {"prompt_id": id} only that prompt.
+            router.post("\(prefix)/interrupt") { request, _ in
+                let body = try await request.body.collect(upTo: 1 << 16)
+                let promptID = ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any])?["prompt_id"] as? String
+                await self.interrupt(promptID: promptID)
+                return Response(status: .ok)
+            }
+            // {"delete": [ids]} drops pending prompts (their history stays {}); {"clear": true} all of them.
+            router.post("\(prefix)/queue") { request, _ in
+                let body = try await request.body.collect(upTo: 1 << 20)
+                let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
+                await self.editQueue(delete: object?["delete"] as? [String] ?? [], clear: object?["clear"] as? Bool ?? false)
                 return Response(status: .ok)
             }
             router.get("\(prefix)/system_stats") { _, _ in Self.json(.ok, Self.systemStats) }
@@ -141,7 +153,6 @@ public actor DevcloudComfy {
         }
         var outputs: [(String, String, Bool)] = []
         var nodeErrors: [(String, String)] = []
-        var details: [String] = []
         var width = 1024, height = 1024
         var seed: UInt64 = 0
         var failingNode: String? = nil
@@ -160,7 +171,6 @@ public actor DevcloudComfy {
                 guard choices.contains(name) else {
                     let list = choices.count > 20 ? "(list of length \(choices.count))" : "[" + choices.map { "'\($0)'" }.joined(separator: ", ") + "]"
                     let detail = "\(input): '\(name)' not in \(list)"
-                    details.append(detail)
                     let error = JSONValue.object([
                         ("class_type", .string(classType)), ("dependent_outputs", .array([])),
                         ("errors", .array([.object([
@@ -184,7 +194,8 @@ public actor DevcloudComfy {
         }
         if !nodeErrors.isEmpty {
             let errors = "{" + nodeErrors.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
-            return (.badRequest, Self.error("prompt_outputs_failed_validation", "Prompt outputs failed validation", details.joined(separator: "\n"), nodeErrors: errors))
+            // Real ComfyUI leaves `details` empty here: the causes are only in node_errors.
+            return (.badRequest, Self.error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "", nodeErrors: errors))
         }
         guard !outputs.isEmpty else {
             return (.badRequest, Self.error("prompt_no_outputs", "Prompt has no outputs", "", nodeErrors: "[]"))
@@ -211,11 +222,15 @@ public actor DevcloudComfy {
             running = job
             started += 1
             interrupted = false
+            let epochAtStart = epoch
             let deadline = ContinuousClock.now + .seconds(secondsPerImage)
             while ContinuousClock.now < deadline && !interrupted {
                 try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
             }
-            if interrupted {
+            if epoch != epochAtStart {
+                // Restarted meanwhile: the prompt is gone, and so is any trace of it.
+                continue
+            } else if interrupted {
                 history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_interrupted")
             } else if let node = job.failingNode {
                 history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_error", error: [
@@ -291,8 +306,24 @@ public actor DevcloudComfy {
         return String(decoding: value.serialized(), as: UTF8.self)
     }
 
-    /// Stops the running image (its history says `execution_interrupted`).
-    public func interrupt() {
+    /// Stops the running image (its history says `execution_interrupted`); with a prompt id,
+    /// only when that prompt is the one running.
+    public func interrupt(promptID: String? = nil) {
+        guard let running, promptID == nil || promptID == running.id else { return }
+        interrupted = true
+    }
+
+    func editQueue(delete ids: [String], clear: Bool) {
+        pending.removeAll { clear || ids.contains($0.id) }
+    }
+
+    /// What a ComfyUI restart does to the worker's prompts: the queue, the running prompt and
+    /// the history (kept in memory) are gone; `/history/{id}` answers `{}` for good.
+    public func restart() {
+        pending.removeAll()
+        history.removeAll()
+        epoch += 1
         if running != nil { interrupted = true }
+        running = nil
     }
 }

@@ -71,7 +71,7 @@ struct DevcloudAssetServerTests {
 
 @Suite("devcloud: ComfyUI stand-in")
 struct DevcloudComfyTests {
-    func workflow(_ checkpoint: String, lora: String? = nil, output: Bool = true, extraClass: String? = nil) -> [UInt8] {
+    static func workflow(_ checkpoint: String, lora: String? = nil, output: Bool = true, extraClass: String? = nil) -> [UInt8] {
         var request = TextToImageRequest(requestID: "w", checkpoint: checkpoint, loras: lora.map { [LoraUse(file: $0, strength: 1)] } ?? [], positive: "p")
         request.seed = 1234
         guard case .object(var nodes) = request.workflow() else { return [] }
@@ -94,7 +94,7 @@ struct DevcloudComfyTests {
                 let listed = try await client.send(CurlClient.HTTPRequest(url: base + "/models/checkpoints"))
                 #expect(String(decoding: listed.body, as: UTF8.self) == #"["base.safetensors"]"#)
 
-                let accepted = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: workflow("base.safetensors", lora: "style.safetensors")))
+                let accepted = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: Self.workflow("base.safetensors", lora: "style.safetensors")))
                 #expect(accepted.status == 200)
                 let id = try #require((try JSONSerialization.jsonObject(with: Data(accepted.body)) as? [String: Any])?["prompt_id"] as? String)
                 let historyBody = try await eventually("the prompt's history") { () -> [UInt8]? in
@@ -110,19 +110,73 @@ struct DevcloudComfyTests {
                 #expect(view.status == 200)
                 #expect(ImageMagic.contentType(of: view.body) == "image/png")
 
-                let missing = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/api/prompt", body: workflow("nope.safetensors")))
+                let missing = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/api/prompt", body: Self.workflow("nope.safetensors")))
                 #expect(missing.status == 400)
                 let body = String(decoding: missing.body, as: UTF8.self)
                 #expect(body.contains("value_not_in_list"))
                 #expect(body.contains("ckpt_name: 'nope.safetensors' not in ['base.safetensors']"))
                 #expect(body.contains("prompt_outputs_failed_validation"))
+                // As real ComfyUI: the cause is only in node_errors, error.details is empty.
+                let error = (try JSONSerialization.jsonObject(with: Data(missing.body)) as? [String: Any])?["error"] as? [String: Any]
+                #expect(error?["details"] as? String == "")
 
-                let noOutput = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: workflow("base.safetensors", output: false)))
+                let noOutput = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: Self.workflow("base.safetensors", output: false)))
                 #expect(String(decoding: noOutput.body, as: UTF8.self).contains("prompt_no_outputs"))
-                let unknown = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: workflow("base.safetensors", extraClass: "MysteryNode")))
+                let unknown = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: Self.workflow("base.safetensors", extraClass: "MysteryNode")))
                 #expect(String(decoding: unknown.body, as: UTF8.self).contains("Cannot execute because node MysteryNode does not exist."))
                 #expect(try await client.send(CurlClient.HTTPRequest(url: base + "/system_stats")).status == 200)
                 #expect(try await client.send(CurlClient.HTTPRequest(url: base + "/view?filename=../etc/passwd")).status == 400)
+            }
+        }
+    }
+}
+
+@Suite("devcloud ComfyUI: its queue, interrupt and restart, as real ComfyUI's")
+struct DevcloudComfyQueueTests {
+    @Test func aPendingPromptIsDeletedFromTheQueue_anInterruptByIdStopsOnlyThatPrompt_andARestartForgetsEverything() async throws {
+        try await withTemporaryFolder { folder in
+            let models = folder.appendingPathComponent("models")
+            for sub in ["checkpoints", "loras"] { try FileManager.default.createDirectory(at: models.appendingPathComponent(sub), withIntermediateDirectories: true) }
+            try Data([1]).write(to: models.appendingPathComponent("checkpoints/base.safetensors"))
+            var configuration = DevcloudComfy.Configuration(modelsDirectory: models, outputDirectory: folder.appendingPathComponent("output"))
+            configuration.secondsPerImage = 30
+            let comfy = DevcloudComfy(configuration: configuration, logger: Logger(label: "t"))
+            try await withDevcloud({ comfy.register(on: $0) }) { base, client in
+                func submit() async throws -> String {
+                    let answer = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/prompt", body: DevcloudComfyTests.workflow("base.safetensors")))
+                    return try #require((try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])?["prompt_id"] as? String)
+                }
+                @Sendable func queue() async throws -> (running: [String], pending: [String]) {
+                    let answer = try await client.send(CurlClient.HTTPRequest(url: base + "/queue"))
+                    let object = try #require(try JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])
+                    func ids(_ key: String) -> [String] { ((object[key] as? [[Any]]) ?? []).compactMap { $0.count > 1 ? $0[1] as? String : nil } }
+                    return (ids("queue_running"), ids("queue_pending"))
+                }
+                @Sendable func history(_ id: String) async throws -> String {
+                    String(decoding: try await client.send(CurlClient.HTTPRequest(url: base + "/history/\(id)")).body, as: UTF8.self)
+                }
+                let first = try await submit()
+                let second = try await submit()
+                try await eventually("the first prompt running") { try await queue().running == [first] }
+                #expect(try await queue().pending == [second])
+                // Delete the pending one: gone from the queue, its history stays {}.
+                let deleted = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/queue", body: Array(#"{"delete": ["\#(second)"]}"#.utf8)))
+                #expect(deleted.status == 200)
+                #expect(try await queue().pending.isEmpty)
+                // An interrupt naming another prompt does nothing; naming the running one stops it.
+                _ = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/interrupt", body: Array(#"{"prompt_id": "\#(second)"}"#.utf8)))
+                #expect(try await queue().running == [first])
+                _ = try await client.send(CurlClient.HTTPRequest(method: .post, url: base + "/interrupt", body: Array(#"{"prompt_id": "\#(first)"}"#.utf8)))
+                try await eventually("the first prompt interrupted") { try await history(first).contains("execution_interrupted") }
+                #expect(try await history(second) == "{}")
+                // A restart: the running prompt and every history entry are gone for good.
+                let third = try await submit()
+                try await eventually("the third prompt running") { try await queue().running == [third] }
+                await comfy.restart()
+                let afterRestart = try await queue()
+                #expect(afterRestart.running.isEmpty && afterRestart.pending.isEmpty)
+                #expect(try await history(first) == "{}")
+                #expect(try await history(third) == "{}")
             }
         }
     }

@@ -107,6 +107,25 @@ struct WorkerFaultTests {
         }
     }
 
+    @Test func aPromptLostToAComfyUIRestart_failsAtOnce_andTheImageIsDoneOnItsRetry() async throws {
+        try await PodWorld.with(secondsPerImage: 600, requests: { checkpoint, _ in [PodWorld.request("lost-0", checkpoint: checkpoint)] }) { world in
+            let worker = Task { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
+            try await eventually("ComfyUI generating", timeout: .seconds(60)) { await world.comfy.isGenerating }
+            // ComfyUI restarts mid-image: its queue and history are gone; the next prompts are quick.
+            await world.comfy.setSecondsPerImage(0.05)
+            await world.comfy.restart()
+            // Noticed at once (not after the 30-minute generation timeout), retried, stored once.
+            try await eventually("the image stored after the restart", timeout: .seconds(60)) {
+                try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 1
+            }
+            #expect(try await world.count("SELECT count(*) FROM image_generation_files") == 1)
+            try await eventually("the lost prompt's failure recorded") {
+                try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'image.failed' AND detail ->> 'reason' LIKE '%no longer has prompt%'") == 1
+            }
+            #expect(try await withTimeout(.seconds(60), "the worker") { try await worker.value } == .finished)
+        }
+    }
+
     @Test func aWorkerKilledMidImage_hasItsMessagesFinishedByAnother_withNoDuplicates() async throws {
         try await PodWorld.with(secondsPerImage: 30, requests: Self.mixed) { world in
             let first = try ChildProcess(try ChildProcess.spotqBinary(), ["worker"], environment: world.workerEnvironment(pod: "pod-killed"))

@@ -49,19 +49,32 @@ struct ComfyClient: Sendable {
             throw Failed(description: "ComfyUI answered \(answer.status) to /prompt")
         }
         if let nodeErrors = object?["node_errors"] as? [String: Any], !nodeErrors.isEmpty {
+            // Real ComfyUI runs the valid outputs of a partly valid prompt: stop it, or the
+            // next item queues behind work nobody will collect.
+            await abandon(promptID: id)
             throw Refused(description: "ComfyUI refused part of the workflow: \(Self.describeError(object))")
         }
         return id
     }
 
-    /// Polls `/history/{id}` until the prompt finished; returns its images.
+    /// Polls `/history/{id}` until the prompt finished; returns its images. A prompt that is
+    /// in neither the history nor the queue was lost (ComfyUI restarted, or its queue was
+    /// cleared): that fails at once instead of waiting out `limit`.
     func waitForImages(promptID: String, limit: Duration) async throws -> [Image] {
         let deadline = ContinuousClock.now + limit
         while true {
-            guard ContinuousClock.now < deadline else { throw Failed(description: "ComfyUI did not finish prompt \(promptID) within \(limit)") }
+            guard ContinuousClock.now < deadline else {
+                await abandon(promptID: promptID)
+                throw Failed(description: "ComfyUI did not finish prompt \(promptID) within \(limit)")
+            }
             guard let answer = try? await http.send(HTTPRequest(url: baseURL + "/history/\(promptID)", timeout: .seconds(30))), answer.status == 200,
                   let entry = ((try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any])?[promptID] as? [String: Any]
             else {
+                // Real ComfyUI queues a prompt before it answers /prompt and writes its history
+                // before it leaves the queue, so "in neither" cannot be a moment in between.
+                if await isLost(promptID) {
+                    throw Failed(description: "ComfyUI no longer has prompt \(promptID): neither queued nor in its history (ComfyUI restarted?)")
+                }
                 try await Task.sleep(for: .milliseconds(200))
                 continue
             }
@@ -90,22 +103,59 @@ struct ComfyClient: Sendable {
         _ = try? await http.send(HTTPRequest(method: .post, url: baseURL + "/interrupt", timeout: .seconds(1)))
     }
 
+    /// Walks away from `promptID` without leaving it to run: deleted from the queue if it
+    /// waits there, interrupted if it runs (by its id, so another prompt is left alone). Best
+    /// effort: real ComfyUI's interrupt is cooperative and lands at the next node or step.
+    func abandon(promptID: String) async {
+        let json: HTTPHeaders = ["Content-Type": "application/json"]
+        _ = try? await http.send(HTTPRequest(method: .post, url: baseURL + "/queue", headers: json, body: Array(#"{"delete": ["\#(promptID)"]}"#.utf8), timeout: .seconds(2)))
+        _ = try? await http.send(HTTPRequest(method: .post, url: baseURL + "/interrupt", headers: json, body: Array(#"{"prompt_id": "\#(promptID)"}"#.utf8), timeout: .seconds(2)))
+    }
+
+    /// True when `GET /queue` answers and lists `promptID` neither running nor pending.
+    func isLost(_ promptID: String) async -> Bool {
+        guard let answer = try? await http.send(HTTPRequest(url: baseURL + "/queue", timeout: .seconds(10))), answer.status == 200,
+              let queue = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any]
+        else { return false }
+        let rows = ((queue["queue_running"] as? [[Any]]) ?? []) + ((queue["queue_pending"] as? [[Any]]) ?? [])
+        return !rows.contains { $0.count > 1 && ($0[1] as? String) == promptID }
+    }
+
     static func encode(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
     }
 
+    /// ComfyUI's refusal as one line: the error's type and message, its details when it has
+    /// any, and each node error (real ComfyUI puts the cause only there: `details` is empty for
+    /// `prompt_outputs_failed_validation`), e.g. `node 4 CheckpointLoaderSimple: ckpt_name:
+    /// value_not_in_list: ckpt_name: 'x' not in ['y']`.
     static func describeError(_ object: [String: Any]?) -> String {
         let error = object?["error"] as? [String: Any]
-        var text = [error?["type"] as? String, error?["message"] as? String].compactMap { $0 }.joined(separator: ": ")
-        if let details = error?["details"] as? String, !details.isEmpty { text += " (\(details))" }
+        var text = [error?["type"] as? String, error?["message"] as? String].compactMap { $0 }.map(trimmed).joined(separator: ": ")
+        if let details = error?["details"] as? String, !trimmed(details).isEmpty { text += " (\(trimmed(details)))" }
+        let nodeErrors = (object?["node_errors"] as? [String: Any]) ?? [:]
+        var causes: [String] = []
+        for (node, value) in nodeErrors.sorted(by: { $0.key < $1.key }) {
+            let entry = value as? [String: Any]
+            let classType = entry?["class_type"] as? String ?? "?"
+            for case let cause as [String: Any] in (entry?["errors"] as? [Any]) ?? [] {
+                let input = (cause["extra_info"] as? [String: Any])?["input_name"] as? String
+                let parts = [input, cause["type"] as? String, (cause["details"] as? String).map(trimmed).flatMap { $0.isEmpty ? nil : $0 } ?? (cause["message"] as? String).map(trimmed)]
+                causes.append("node \(node) \(classType): " + parts.compactMap { $0 }.joined(separator: ": "))
+            }
+        }
+        if !causes.isEmpty { text += (text.isEmpty ? "" : "; ") + causes.joined(separator: "; ") }
         return String((text.isEmpty ? "no reason given" : text).prefix(2_000))
     }
+
+    /// Whitespace and line breaks at the ends dropped (real ComfyUI's messages end in "\n").
+    static func trimmed(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
     static func describeMessages(_ status: [String: Any]?) -> String {
         let messages = (status?["messages"] as? [[Any]]) ?? []
         for message in messages where (message.first as? String) == "execution_error" {
             let data = message.count > 1 ? message[1] as? [String: Any] : nil
-            return "\(data?["exception_type"] as? String ?? "error"): \(data?["exception_message"] as? String ?? "no message")"
+            return "\(data?["exception_type"] as? String ?? "error"): \(trimmed(data?["exception_message"] as? String ?? "no message"))"
         }
         return messages.compactMap { $0.first as? String }.last ?? "status \(status?["status_str"] as? String ?? "unknown")"
     }

@@ -97,3 +97,28 @@ struct WorkerWaitTests {
         #expect(!outcome.passed)
     }
 }
+
+@Suite("ComfyUI's refusals, as real ComfyUI words them")
+struct ComfyRefusalTextTests {
+    @Test func aMissingCheckpoint_isNamedFromNodeErrors_sinceRealComfyUILeavesDetailsEmpty() throws {
+        // Captured from ComfyUI 0.3.64 (../shared/reference/comfyui-real.md).
+        let answer = #"""
+            {"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}},
+             "node_errors": {"4": {"errors": [{"type": "value_not_in_list", "message": "Value not in list",
+                 "details": "ckpt_name: 'missing.safetensors' not in ['broken.safetensors']",
+                 "extra_info": {"input_name": "ckpt_name", "input_config": [["broken.safetensors"], {"tooltip": "..."}], "received_value": "missing.safetensors"}}],
+               "dependent_outputs": ["9"], "class_type": "CheckpointLoaderSimple"}}}
+            """#
+        let object = try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any]
+        #expect(ComfyClient.describeError(object) == "prompt_outputs_failed_validation: Prompt outputs failed validation; node 4 CheckpointLoaderSimple: ckpt_name: value_not_in_list: ckpt_name: 'missing.safetensors' not in ['broken.safetensors']")
+        let unknown = try JSONSerialization.jsonObject(with: Data(#"{"error": {"type": "invalid_prompt", "message": "Cannot execute because node KSamplerFancy does not exist.", "details": "Node ID '#3'", "extra_info": {}}, "node_errors": {}}"#.utf8)) as? [String: Any]
+        #expect(ComfyClient.describeError(unknown) == "invalid_prompt: Cannot execute because node KSamplerFancy does not exist. (Node ID '#3')")
+    }
+
+    @Test func anExecutionError_endsWithoutTheLineBreakRealComfyUISends() {
+        let status: [String: Any] = ["status_str": "error", "messages": [["execution_error", [
+            "exception_type": "safetensors._safetensors_rust.SafetensorError", "exception_message": "Error while deserializing header: header too large\n",
+        ] as [String: Any]]]]
+        #expect(ComfyClient.describeMessages(status) == "safetensors._safetensors_rust.SafetensorError: Error while deserializing header: header too large")
+    }
+}
