@@ -67,12 +67,13 @@ struct ComfyClient: Sendable {
                 await abandon(promptID: promptID)
                 throw Failed(description: "ComfyUI did not finish prompt \(promptID) within \(limit)")
             }
-            guard let answer = try? await http.send(HTTPRequest(url: baseURL + "/history/\(promptID)", timeout: .seconds(30))), answer.status == 200,
-                  let entry = ((try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any])?[promptID] as? [String: Any]
-            else {
+            guard let entry = await historyEntry(promptID) else {
                 // Real ComfyUI queues a prompt before it answers /prompt and writes its history
-                // before it leaves the queue, so "in neither" cannot be a moment in between.
+                // before it leaves the queue. The prompt may finish between the two reads, so
+                // the history is read once more after the queue: missing from the queue and
+                // then from the history, it is lost.
                 if await isLost(promptID) {
+                    if await historyEntry(promptID) != nil { continue }
                     throw Failed(description: "ComfyUI no longer has prompt \(promptID): neither queued nor in its history (ComfyUI restarted?)")
                 }
                 try await Task.sleep(for: .milliseconds(200))
@@ -110,6 +111,12 @@ struct ComfyClient: Sendable {
         let json: HTTPHeaders = ["Content-Type": "application/json"]
         _ = try? await http.send(HTTPRequest(method: .post, url: baseURL + "/queue", headers: json, body: Array(#"{"delete": ["\#(promptID)"]}"#.utf8), timeout: .seconds(2)))
         _ = try? await http.send(HTTPRequest(method: .post, url: baseURL + "/interrupt", headers: json, body: Array(#"{"prompt_id": "\#(promptID)"}"#.utf8), timeout: .seconds(2)))
+    }
+
+    /// The prompt's `/history` entry; nil while it has none (or ComfyUI does not answer).
+    func historyEntry(_ promptID: String) async -> [String: Any]? {
+        guard let answer = try? await http.send(HTTPRequest(url: baseURL + "/history/\(promptID)", timeout: .seconds(30))), answer.status == 200 else { return nil }
+        return ((try? JSONSerialization.jsonObject(with: Data(answer.body))) as? [String: Any])?[promptID] as? [String: Any]
     }
 
     /// True when `GET /queue` answers and lists `promptID` neither running nor pending.
