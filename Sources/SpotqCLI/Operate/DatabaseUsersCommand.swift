@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresClient
 import SpotqCore
+import SpotqProvisioner
 import SpotqStore
 
 /// `spotq db-users`: makes (or renews) the login users of spotq's components, each a member
@@ -60,17 +61,10 @@ struct DatabaseUsersCommand: AsyncParsableCommand {
             let password = randomHex(bytes: 24)
             try await logins.setLogin(component.login, memberOf: component.group, verifier: PostgresSCRAM.verifier(password: password))
             let path = (writeTo as NSString).appendingPathComponent("\(component.rawValue).database-url")
-            try SecretFile.write(Self.url(base, user: component.login, password: password) + "\n", to: path)
+            // The same replacement the broker users' URLs get (names and hex passwords need no escaping).
+            try SecretFile.write(PodBrokerAccess.url(base, user: component.login, password: password) + "\n", to: path)
             print("\(component.login): a member of \(component.group); its URL is in \(path)")
         }
-    }
-
-    /// `base` with its user and password replaced (the password is hex: nothing to escape).
-    static func url(_ base: String, user: String, password: String) -> String {
-        guard var components = URLComponents(string: base) else { return base }
-        components.user = user
-        components.password = password
-        return components.string ?? base
     }
 }
 
