@@ -140,6 +140,7 @@ let package = Package(
         .target(
             name: "SpotqHTTP",
             dependencies: [
+                "SpotqPod",
                 "SpotqCore", "SpotqBundle", "SpotqIngest", "SpotqStore", "PostgresClient", "DedicatedThread",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -159,6 +160,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // What runs around the worker on a pod: the bootstrap script (built in, so the server
+        // and the provisioner agree on its hash) and the supervisor.
+        .target(
+            name: "SpotqPod",
+            dependencies: ["DedicatedThread", "ProcessLauncher", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.embedInCode("bootstrap.sh")],
+            swiftSettings: swiftSettings
+        ),
         // A pod never touches the database: nothing here links libpq.
         .target(
             name: "SpotqWorker",
@@ -173,6 +182,7 @@ let package = Package(
         .target(
             name: "SpotqProvisioner",
             dependencies: [
+                "SpotqPod",
                 "SpotqCore", "SpotqStore", "SpotqBroker", "AMQPClient", "CurlClient", "PostgresClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -182,7 +192,7 @@ let package = Package(
         .target(
             name: "SpotqCLI",
             dependencies: [
-                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner",
+                "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "SpotqWorker", "SpotqPod", "SpotqProvisioner",
                 "SpotqSynthetic", "AMQPClient", "PostgresClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -217,6 +227,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SpotqCoreTests", dependencies: ["SpotqCore", "SpotqSynthetic"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "SpotqPodTests",
+            dependencies: [
+                "SpotqPod", "SpotqHTTP", "SpotqDevcloud", "SpotqCore", "SpotqTestSupport", "ProcessLauncher",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "PostgresClientTests",
             dependencies: ["PostgresClient", "PostgresTestSupport", "SpotqTestSupport"],

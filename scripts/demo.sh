@@ -51,8 +51,9 @@ api_port=${DEMO_API_PORT:-58070}
 models_port=${DEMO_MODELS_PORT:-58090}
 http_port=${DEMO_HTTP_PORT:-58080}
 ops_port=${DEMO_OPS_HTTP_PORT:-58081}
-export SPOTQ_SECRET=$(openssl rand -hex 32)
-export SPOTQ_RUNPOD_API_KEY=demo-$(openssl rand -hex 8)
+SPOTQ_SECRET=$(openssl rand -hex 32)
+SPOTQ_RUNPOD_API_KEY=demo-$(openssl rand -hex 8)
+export SPOTQ_SECRET SPOTQ_RUNPOD_API_KEY
 export SPOTQ_LOG_LEVEL=info
 
 models=(
@@ -95,12 +96,14 @@ export SPOTQ_GPU_IMAGES_PER_HOUR=14400 SPOTQ_PLAN_TARGET_POD_HOURS=0.006 SPOTQ_P
 
 started=$(date +%s)
 say "starting spotq server (pods' HTTP on :$http_port, /metrics and the dashboard on :$ops_port) and spotq provisioner"
-SPOTQ_DATABASE_URL= SPOTQ_DATABASE_URL_FILE=$demo/db-users/server.database-url \
+SPOTQ_DATABASE_URL='' SPOTQ_DATABASE_URL_FILE=$demo/db-users/server.database-url \
 SPOTQ_AMQP_URL=$(broker_url spotq-server) "$spotq" server >"$demo/server.log" 2>&1 &
 pids+=($!)
 # Pods reach the broker over TLS, as they would over the internet, with the CA sent to them.
+# (.spotq/env, sourced above, sets SPOTQ_AMQPS_URL.)
+# shellcheck disable=SC2153
 SPOTQ_POD_AMQP_URL=${SPOTQ_AMQPS_URL%/*}/spotq_demo SPOTQ_POD_AMQP_CA_FILE=$SPOTQ_AMQP_CA_FILE \
-SPOTQ_SECRET= SPOTQ_DATABASE_URL= SPOTQ_DATABASE_URL_FILE=$demo/db-users/provisioner.database-url \
+SPOTQ_SECRET='' SPOTQ_DATABASE_URL='' SPOTQ_DATABASE_URL_FILE=$demo/db-users/provisioner.database-url \
 SPOTQ_AMQP_URL=$(broker_url spotq-provisioner) SPOTQ_DEMAND_PUBLISHERS=spotq-server \
 SPOTQ_RUNPOD_API_URL=http://127.0.0.1:$api_port/graphql SPOTQ_POD_SERVER_URL=http://127.0.0.1:$http_port \
   SPOTQ_PROVISION_INTERVAL_SECONDS=2 SPOTQ_DEMAND_MAX_AGE_SECONDS=30 SPOTQ_MAX_PODS=6 SPOTQ_BUDGET_USD_PER_HOUR=2 \

@@ -4,7 +4,9 @@
 #   servers: postgresql-15 (+ client tools), rabbitmq-server (3.10, with Erlang)
 #   tests:   openssl, python3 + python3-venv (scripts/install-python-clients.sh adds pika
 #            and websocket-client), chromium (the dashboard test drives it headless),
-#            docker-compose (validates compose/ with `docker-compose config`; no engine needed)
+#            docker-compose (validates compose/ with `docker-compose config`; no engine needed),
+#            the scripts' lint (ShellCheck), git, curl and ca-certificates (devcloud pods run
+#            the real pod bootstrap, which clones ComfyUI's stand-in and fetches the binary)
 #
 # Idempotent and fast when everything is present: it asks dpkg first and only
 # runs `apt-get update` + `apt-get install` (once) when something is missing, so
@@ -32,6 +34,10 @@ packages=(
     python3-venv
     chromium         # the dashboard test: a real headless browser
     docker-compose   # `docker-compose config` checks compose/docker-compose.yml
+    shellcheck       # lints scripts/ and the pod bootstrap
+    git              # devcloud pods clone ComfyUI's stand-in, as real pods clone ComfyUI
+    curl             # the pod bootstrap fetches the spotq binary with it
+    ca-certificates
 )
 
 is_installed() {

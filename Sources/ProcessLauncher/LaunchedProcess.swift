@@ -13,6 +13,7 @@ public final class LaunchedProcess: @unchecked Sendable {
     public let pid: pid_t
     private let lock = NSLock()
     private var exitStatus: Int32?
+    private var signalNumber: Int32?
 
     /// Whether the child leads a process group of its own (see ``signalGroup(_:)``).
     public let leadsProcessGroup: Bool
@@ -21,12 +22,28 @@ public final class LaunchedProcess: @unchecked Sendable {
     /// (or, with `truncate`, replaces) the file at `outputPath`. With `ownProcessGroup` the
     /// child leads a new process group, so ``signalGroup(_:)`` reaches what it starts too
     /// (a shell's commands).
-    public init(executable: String, arguments: [String], environment: [String: String], outputPath: String, truncate: Bool = false, ownProcessGroup: Bool = false) throws {
+    public convenience init(executable: String, arguments: [String], environment: [String: String], outputPath: String, truncate: Bool = false, ownProcessGroup: Bool = false) throws {
+        try self.init(executable: executable, arguments: arguments, environment: environment, ownProcessGroup: ownProcessGroup) { actions in
+            posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : O_APPEND), 0o600)
+        }
+    }
+
+    /// Like the file form, with the child's stdout and stderr on `outputDescriptor` (the
+    /// write end of a pipe its parent reads); `closing` are descriptors the child must not
+    /// inherit (the pipe's read end).
+    public convenience init(executable: String, arguments: [String], environment: [String: String], outputDescriptor: Int32, closing: [Int32] = [], ownProcessGroup: Bool = false) throws {
+        try self.init(executable: executable, arguments: arguments, environment: environment, ownProcessGroup: ownProcessGroup) { actions in
+            for descriptor in closing { posix_spawn_file_actions_addclose(&actions, descriptor) }
+            posix_spawn_file_actions_adddup2(&actions, outputDescriptor, 1)
+        }
+    }
+
+    private init(executable: String, arguments: [String], environment: [String: String], ownProcessGroup: Bool, stdout: (inout posix_spawn_file_actions_t) -> Void) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : O_APPEND), 0o600)
+        stdout(&actions)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -61,10 +78,21 @@ public final class LaunchedProcess: @unchecked Sendable {
         defer { lock.unlock() }
         if let exitStatus { return exitStatus }
         var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid {
-            exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : -1
-        }
+        if waitpid(pid, &status, WNOHANG) == pid { record(status) }
         return exitStatus
+    }
+
+    /// The signal that ended the process, once it ended by one.
+    public var endingSignal: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return signalNumber
+    }
+
+    /// Call with `lock` held.
+    private func record(_ status: Int32) {
+        exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : -1
+        signalNumber = status & 0x7f == 0 ? nil : status & 0x7f
     }
 
     public var hasExited: Bool { poll() != nil }
@@ -92,12 +120,13 @@ public final class LaunchedProcess: @unchecked Sendable {
     /// Blocks the calling thread until the process ends (for short-lived tools).
     public func waitBlocking() -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let code: Int32 = status & 0x7f == 0 ? (status >> 8) & 0xff : -1
+        var reaped: pid_t
+        repeat { reaped = waitpid(pid, &status, 0) } while reaped == -1 && errno == EINTR
         lock.lock()
-        exitStatus = code
-        lock.unlock()
-        return code
+        defer { lock.unlock() }
+        // Already reaped by poll(): its record stands.
+        if reaped == pid { record(status) }
+        return exitStatus ?? -1
     }
 
     /// SIGTERM, then SIGKILL after `grace` (RunPod's reclaim: about 5 s).
@@ -112,4 +141,8 @@ public final class LaunchedProcess: @unchecked Sendable {
 
 public struct LaunchError: Error, CustomStringConvertible {
     public var description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }

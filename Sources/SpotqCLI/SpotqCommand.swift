@@ -10,7 +10,7 @@ public struct SpotqCommand: AsyncParsableCommand {
             See README.md for every setting.
             """,
         subcommands: [
-            MigrateCommand.self, AssetsCommand.self, EnqueueCommand.self, PlanCommand.self, ServerCommand.self, ProvisionerCommand.self, CostCommand.self, DeadLetterCommand.self, StatusCommand.self, QueuesCommand.self, BatchesCommand.self, PodsCommand.self, WorkerCommand.self, DevcloudCommand.self, BenchCommand.self, BrokerUsersCommand.self, DatabaseUsersCommand.self,
+            MigrateCommand.self, AssetsCommand.self, EnqueueCommand.self, PlanCommand.self, ServerCommand.self, ProvisionerCommand.self, CostCommand.self, DeadLetterCommand.self, StatusCommand.self, QueuesCommand.self, BatchesCommand.self, PodsCommand.self, WorkerCommand.self, SuperviseCommand.self, DevcloudCommand.self, BenchCommand.self, BrokerUsersCommand.self, DatabaseUsersCommand.self,
         ]
     )
 

@@ -1,5 +1,6 @@
 import Foundation
 import SpotqCore
+import SpotqPod
 
 /// Where `spotq server` listens and what it accepts.
 public struct HTTPServerConfiguration: Sendable {
@@ -11,6 +12,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var opsHost = "127.0.0.1"
     public var opsPort = 8081
     public var storageDirectory = URL(fileURLWithPath: "spotq-images")
+    /// The spotq binary served to pods (`SPOTQ_POD_BINARY`; default: this executable).
+    public var podBinaryPath = PodSoftware.binaryPath(environment: [:])
     public var limits = IngestLimits()
     /// How many uploads are stored at once, in all and per token.
     public var ingestConcurrency = IngestConcurrency()
@@ -28,7 +31,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// `SPOTQ_HTTP_ADDR` and `SPOTQ_OPS_HTTP_ADDR` (host:port), `SPOTQ_STORAGE_DIR`, `SPOTQ_UPLOAD_MAX_BYTES`,
     /// `SPOTQ_UPLOAD_MAX_FILE_BYTES`, `SPOTQ_UPLOAD_MAX_EXPANDED_BYTES`, `SPOTQ_UPLOAD_MAX_FILES`,
     /// `SPOTQ_INGEST_MAX_CONCURRENT`, `SPOTQ_INGEST_MAX_PER_TOKEN`, `SPOTQ_INGEST_RETRY_AFTER_SECONDS`,
-    /// `SPOTQ_HTTP_IDLE_TIMEOUT_SECONDS`.
+    /// `SPOTQ_HTTP_IDLE_TIMEOUT_SECONDS`, `SPOTQ_POD_BINARY`.
     public static func from(_ settings: SettingsSource) throws -> HTTPServerConfiguration {
         var configuration = HTTPServerConfiguration()
         if let address = settings.string(nil, env: "SPOTQ_HTTP_ADDR") {
@@ -41,6 +44,12 @@ public struct HTTPServerConfiguration: Sendable {
             throw ConfigurationError(message: "SPOTQ_HTTP_ADDR and SPOTQ_OPS_HTTP_ADDR are both \(configuration.host):\(configuration.port); the ops listener needs an address of its own")
         }
         if let directory = settings.string(nil, env: "SPOTQ_STORAGE_DIR") { configuration.storageDirectory = URL(fileURLWithPath: directory) }
+        if let binary = settings.string(nil, env: "SPOTQ_POD_BINARY") {
+            guard FileManager.default.isReadableFile(atPath: binary) else {
+                throw ConfigurationError(message: "SPOTQ_POD_BINARY is \(binary), which cannot be read: it must be the spotq build pods run")
+            }
+            configuration.podBinaryPath = binary
+        }
         configuration.limits.maxBodyBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_BYTES", default: configuration.limits.maxBodyBytes, range: 1_024...(4 << 30))
         configuration.limits.maxFileBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_FILE_BYTES", default: configuration.limits.maxFileBytes, range: 1_024...(4 << 30))
         configuration.limits.maxExpandedBytes = try settings.integer(nil, env: "SPOTQ_UPLOAD_MAX_EXPANDED_BYTES", default: configuration.limits.maxExpandedBytes, range: 1_024...(16 << 30))

@@ -7,7 +7,8 @@ import SpotqStore
 
 /// The HTTP side of `spotq server`: two Hummingbird applications (two `Service`s), so an
 /// operator can expose the pods' routes without the operators' ones.
-/// - the pod listener (`SPOTQ_HTTP_ADDR`): `/v1/batches/{id}/manifest|progress|results`;
+/// - the pod listener (`SPOTQ_HTTP_ADDR`): `/v1/batches/{id}/manifest|progress|results`, and
+///   what new pods fetch: `/v1/pod/bootstrap.sh`, `/v1/pod/spotq`, `/v1/pod/manifest`;
 /// - the ops listener (`SPOTQ_OPS_HTTP_ADDR`): `/metrics`, the dashboard `/` and `/v1/ops/…`.
 /// Both answer `/healthz`. The upload counters the pod listener keeps are served by the ops
 /// listener's `/metrics`, so both are made with the same `SpotqMetrics`.
@@ -29,6 +30,7 @@ public enum SpotqHTTPServer {
             batches: BatchAccessStore(client: postgres), results: results, limits: configuration.limits,
             gate: gate ?? IngestGate(limits: configuration.ingestConcurrency), logger: logger, metrics: metrics)
             .register(on: router)
+        PodSoftwareRoutes(binaryPath: configuration.podBinaryPath).register(on: router)
         return application(router, host: configuration.host, port: configuration.port, configuration: configuration, logger: logger, onServerRunning: onServerRunning)
     }
 

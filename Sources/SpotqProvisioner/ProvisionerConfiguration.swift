@@ -1,6 +1,7 @@
 import AMQPClient
 import Foundation
 import SpotqCore
+import SpotqPod
 
 /// `spotq provisioner`'s settings (README, "Provisioner").
 public struct ProvisionerConfiguration: Sendable {
@@ -23,6 +24,10 @@ public struct ProvisionerConfiguration: Sendable {
     public var runPodAPIKey: String
     /// Seconds of setup assumed after a reclaim when pricing interruptions (until measured).
     public var recoverySeconds = 300.0
+    /// The SHA-256 pods must find in the spotq binary the server serves them
+    /// (SPOTQ_POD_BINARY_SHA256, else the hash of SPOTQ_POD_BINARY, else of this executable:
+    /// the provisioner's own copy decides what pods run, not the server's).
+    public var podBinarySHA256 = ""
 
     public init(fleet: FleetSettings, podServerURL: String, podAMQPURL: String, runPodAPIKey: String) {
         self.fleet = fleet
@@ -52,6 +57,7 @@ public struct ProvisionerConfiguration: Sendable {
         configuration.demandPublishers = source.names(env: "SPOTQ_DEMAND_PUBLISHERS")
         configuration.runPodEndpoint = source.string(nil, env: "SPOTQ_RUNPOD_API_URL") ?? configuration.runPodEndpoint
         configuration.recoverySeconds = setupSeconds
+        configuration.podBinarySHA256 = try podBinaryHash(source)
         return configuration
     }
 
@@ -69,7 +75,25 @@ public struct ProvisionerConfiguration: Sendable {
             ("SPOTQ_WORK_PUBLIC_KEY", workPublicKeys.joined(separator: ",")),
         ]
         if let pem = podAMQPCAPEM { environment.append(("SPOTQ_AMQP_CA_PEM", pem)) }
-        if let bootstrap = fleet.template.bootstrapURL { environment.append(("SPOTQ_BOOTSTRAP_URL", bootstrap)) }
+        // Not secret: what the pod checks its bootstrap and binary against.
+        environment.append(("SPOTQ_BOOTSTRAP_SHA256", PodSoftware.bootstrapSHA256))
+        environment.append(("SPOTQ_BINARY_SHA256", podBinarySHA256))
         return environment
+    }
+
+    static func podBinaryHash(_ source: SettingsSource) throws -> String {
+        if let pinned = source.string(nil, env: "SPOTQ_POD_BINARY_SHA256") {
+            let hash = pinned.lowercased()
+            guard hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
+                throw ConfigurationError(message: "SPOTQ_POD_BINARY_SHA256 must be 64 hex digits (`sha256sum spotq`)")
+            }
+            return hash
+        }
+        let path = source.string(nil, env: "SPOTQ_POD_BINARY") ?? PodSoftware.binaryPath(environment: [:])
+        do {
+            return try PodSoftware.sha256(ofFile: path)
+        } catch {
+            throw ConfigurationError(message: "SPOTQ_POD_BINARY: \(error); set it to the spotq build the server serves pods, or SPOTQ_POD_BINARY_SHA256 to its hash")
+        }
     }
 }

@@ -34,11 +34,14 @@ public struct FleetSettings: Sendable {
         /// None by default: ComfyUI has no authentication, and a published port lets anyone who
         /// knows the pod's id read its prompts and images and submit workflows.
         public var ports = ""
-        /// The container's command; it must start ComfyUI and `spotq worker` and end in
-        /// `sleep infinity` (seed: without it the pod restarts in a loop).
-        public var dockerArgs = #"bash -c "curl -fsSL \"$SPOTQ_BOOTSTRAP_URL\" | bash; sleep infinity""#
-        /// Where the pod's bootstrap script is (passed to the pod as SPOTQ_BOOTSTRAP_URL).
-        public var bootstrapURL: String?
+        /// The container's command. The default fetches the pod bootstrap from the spotq server
+        /// (`$SPOTQ_SERVER_URL/v1/pod/bootstrap.sh`), refuses it unless its SHA-256 is the one
+        /// the provisioner pinned in SPOTQ_BOOTSTRAP_SHA256, and execs it, so the bootstrap
+        /// receives the container's SIGTERM itself and ends in `sleep infinity` (seed: a pod
+        /// whose command ends restarts in a loop). One of your own must end in `sleep infinity`.
+        public var dockerArgs = PodTemplate.bootstrapDockerArgs
+
+        public static let bootstrapDockerArgs = #"bash -c 'set -eu; b=${TMPDIR:-/tmp}/spotq-bootstrap.sh; curl -fsS --retry 10 --retry-delay 3 --retry-all-errors -o "$b" "$SPOTQ_SERVER_URL/v1/pod/bootstrap.sh"; echo "$SPOTQ_BOOTSTRAP_SHA256  $b" | sha256sum -c --quiet || { echo "spotq: the bootstrap from $SPOTQ_SERVER_URL does not have the pinned SHA-256; not running it" >&2; exec sleep infinity; }; exec bash "$b"'"#
 
         public init() {}
 
@@ -87,8 +90,11 @@ public struct FleetSettings: Sendable {
         template.minDownloadMbps = try source.integer(nil, env: "SPOTQ_POD_MIN_DOWNLOAD_MBPS", default: 1576, range: 0...1_000_000)
         template.ports = source.string(nil, env: "SPOTQ_POD_PORTS") ?? template.ports
         template.dockerArgs = source.string(nil, env: "SPOTQ_POD_DOCKER_ARGS") ?? template.dockerArgs
-        template.bootstrapURL = source.string(nil, env: "SPOTQ_POD_BOOTSTRAP_URL")
-        guard template.dockerArgs.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n\"'")).hasSuffix("sleep infinity") else {
+        if source.string(nil, env: "SPOTQ_POD_BOOTSTRAP_URL") != nil {
+            throw ConfigurationError(message: "SPOTQ_POD_BOOTSTRAP_URL is gone: pods now run spotq's own bootstrap, served by `spotq server` at /v1/pod/bootstrap.sh and pinned by its SHA-256 (README, \"Running on RunPod for real\"); unset it, or set SPOTQ_POD_DOCKER_ARGS to run your own")
+        }
+        guard template.dockerArgs == PodTemplate.bootstrapDockerArgs
+            || template.dockerArgs.trimmingCharacters(in: CharacterSet(charactersIn: " \t\n\"'")).hasSuffix("sleep infinity") else {
             throw ConfigurationError(message: "SPOTQ_POD_DOCKER_ARGS must end in `sleep infinity`, or the pod restarts in a loop when its command ends")
         }
         settings.template = template

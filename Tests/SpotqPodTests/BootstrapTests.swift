@@ -1,0 +1,119 @@
+import Foundation
+import ProcessLauncher
+import SpotqCore
+import SpotqPod
+import SpotqTestSupport
+import Testing
+
+/// The pod bootstrap (Sources/SpotqPod/bootstrap.sh) run for real, killed and run again.
+@Suite struct BootstrapTests {
+    @Test func aBootstrapKilledAtEachStep_resumesWithoutRedoingFinishedSteps_andAResumedPodSkipsEveryInstall() async throws {
+        try await BootstrapSandbox.with { sandbox in
+            let node = try await sandbox.makeCustomNode(named: "spotq-test-node")
+            let environment = sandbox.environment(["SPOTQ_CUSTOM_NODES": node])
+            let nodeStep = "custom-node-spotq-test-node-\(node.split(separator: "@").last!)"
+            var finishedAtKill: Set<String> = []
+            for killPoint in ["packages: starting", "binary: fetching", "comfyui: starting", "venv: starting", "\(nodeStep): starting", "comfyui: answering"] {
+                let offset = sandbox.bootstrapLog.count
+                let container = try sandbox.start(environment)
+                let run = try await sandbox.waitForLog(killPoint, after: offset)
+                // What this run found done must have been skipped, not redone.
+                for step in finishedAtKill {
+                    #expect(run.contains("\(step): done before, skipped"), "\(step) after a kill at '\(killPoint)':\n\(run)")
+                    #expect(!run.contains("\(step): starting"), "\(step) was redone after a kill at '\(killPoint)'")
+                }
+                finishedAtKill = sandbox.finishedSteps()
+                await sandbox.kill(container)
+            }
+            #expect(finishedAtKill == ["packages", "comfyui", "venv", nodeStep])
+            // Run once more to the end: nothing is installed again, the binary is not fetched.
+            let offset = sandbox.bootstrapLog.count
+            let container = try sandbox.start(environment)
+            let run = try await sandbox.waitForLog("starting the worker", after: offset)
+            await sandbox.kill(container)
+            for step in finishedAtKill { #expect(run.contains("\(step): done before, skipped")) }
+            #expect(run.contains("binary: present and verified"))
+            #expect(!run.contains("binary: fetching") && !run.contains(": starting"), "\(run)")
+            #expect(run.contains("comfyui: answering on 127.0.0.1:\(sandbox.comfyPort)"))
+            let installed = try PodSoftware.sha256(ofFile: sandbox.volume.appendingPathComponent("spotq/bin/spotq").path)
+            #expect(installed == sandbox.binarySHA256)
+            #expect(FileManager.default.fileExists(atPath: sandbox.volume.appendingPathComponent("ComfyUI/custom_nodes/spotq-test-node/__init__.py").path))
+        }
+    }
+
+    @Test func comfyUIIsStartedOnLoopbackOnly_seeingTheWorkersModelFolders_withMetadataOff() async throws {
+        try await BootstrapSandbox.with { sandbox in
+            let container = try sandbox.start(sandbox.environment())
+            _ = try await sandbox.waitForLog("starting the worker", after: 0)
+            defer { Task { await sandbox.kill(container) } }
+            let comfy = PodProcessArguments.find(group: container.pid) { $0.contains("main.py") || $0.contains("comfy") }
+            let arguments = try #require(comfy, "ComfyUI runs in the container").joined(separator: " ")
+            #expect(arguments.contains("--listen 127.0.0.1"))
+            #expect(arguments.contains("--disable-metadata"))
+            #expect(arguments.contains("--extra-model-paths-config \(sandbox.volume.path)/spotq/extra_model_paths.yaml"))
+            let paths = try String(contentsOf: sandbox.volume.appendingPathComponent("spotq/extra_model_paths.yaml"), encoding: .utf8)
+            #expect(paths.contains("base_path: \(sandbox.volume.path)/models"))
+            #expect(paths.contains("checkpoints: checkpoints") && paths.contains("loras: loras"))
+            await sandbox.kill(container)
+        }
+    }
+
+    @Test func aBrokenGPUSkipsTheInstalls_andLeavesTheReportToTheWorker() async throws {
+        try await BootstrapSandbox.with { sandbox in
+            let container = try sandbox.start(sandbox.environment(brokenGPU: true))
+            let run = try await sandbox.waitForLog("starting the worker", after: 0)
+            await sandbox.kill(container)
+            #expect(run.contains("gpu: check failed; skipping installs"))
+            #expect(run.contains("NVIDIA-SMI has failed"), "the check's output is in the log")
+            #expect(!run.contains("comfyui: starting") && !run.contains("venv: starting"))
+        }
+    }
+
+    @Test func aBinaryWithAnotherHashIsNeverRun() async throws {
+        try await BootstrapSandbox.with { sandbox in
+            let wrong = String(repeating: "0", count: 64)
+            let container = try sandbox.start(sandbox.environment(["SPOTQ_BINARY_SHA256": wrong]))
+            let status = await container.wait(timeout: .seconds(60))
+            await sandbox.kill(container)
+            let log = sandbox.bootstrapLog
+            #expect(status == 1)
+            #expect(log.contains("is not the expected \(wrong); discarded"))
+            #expect(log.contains("FAILED: binary: no verified spotq binary"))
+            #expect(!FileManager.default.fileExists(atPath: sandbox.volume.appendingPathComponent("spotq/bin/spotq").path))
+        }
+    }
+
+    @Test func theContainerCommandRunsOnlyABootstrapWithThePinnedHash() async throws {
+        try await BootstrapSandbox.with { sandbox in
+            for (pinned, runs) in [(String(repeating: "f", count: 64), false), (PodSoftware.bootstrapSHA256, true)] {
+                let offset = sandbox.bootstrapLog.count
+                let output = sandbox.root.appendingPathComponent("docker-args-\(runs).log")
+                let container = try LaunchedProcess(
+                    executable: "/bin/sh", arguments: ["-c", FleetSettings.PodTemplate.bootstrapDockerArgs],
+                    environment: sandbox.environment(["SPOTQ_BOOTSTRAP_SHA256": pinned]), outputPath: output.path, ownProcessGroup: true)
+                if runs {
+                    _ = try await sandbox.waitForLog("starting on volume", after: offset)
+                } else {
+                    try await eventually("the container refuses the bootstrap") {
+                        ((try? String(contentsOf: output, encoding: .utf8)) ?? "").contains("does not have the pinned SHA-256; not running it")
+                    }
+                    #expect(sandbox.bootstrapLog.count == offset, "the refused bootstrap did not run")
+                }
+                await sandbox.kill(container)
+            }
+        }
+    }
+}
+
+/// The command lines of a container's processes.
+enum PodProcessArguments {
+    static func find(group: pid_t, where matches: ([String]) -> Bool) -> [String]? {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry), getpgid(pid) == group,
+                  let raw = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { continue }
+            let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if matches(arguments) { return arguments }
+        }
+        return nil
+    }
+}
