@@ -13,7 +13,7 @@ let swiftSettings: [SwiftSetting] = [
 
 /// What the services' test targets and their support library build on.
 let serviceTestDependencies: [Target.Dependency] = [
-    "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqBundle", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqProvisioner",
+    "SpotqServer", "SpotqCLI", "SpotqBroker", "SpotqHTTP", "SpotqBundle", "SpotqIngest", "SpotqDevcloud", "SpotqWorker", "SpotqPod", "SpotqProvisioner",
     "SpotqSynthetic", "CurlClient", "PostgresTestSupport", "SpotqTestSupport",
     .product(name: "ZIPFoundation", package: "ZIPFoundation"),
     .product(name: "Hummingbird", package: "hummingbird"),

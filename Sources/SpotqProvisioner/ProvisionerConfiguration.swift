@@ -27,10 +27,11 @@ public struct ProvisionerConfiguration: Sendable {
     /// The SHA-256 pods must find in the spotq binary the server serves them
     /// (SPOTQ_POD_BINARY_SHA256, else the hash of SPOTQ_POD_BINARY, else of this executable:
     /// the provisioner's own copy decides what pods run, not the server's).
-    public var podBinarySHA256 = ""
+    public var podBinarySHA256: String
 
-    public init(fleet: FleetSettings, podServerURL: String, podAMQPURL: String, runPodAPIKey: String) {
+    public init(fleet: FleetSettings, podServerURL: String, podAMQPURL: String, runPodAPIKey: String, podBinarySHA256: String) {
         self.fleet = fleet
+        self.podBinarySHA256 = podBinarySHA256
         self.podServerURL = podServerURL
         self.podAMQPURL = podAMQPURL
         self.runPodAPIKey = runPodAPIKey
@@ -46,7 +47,7 @@ public struct ProvisionerConfiguration: Sendable {
         if let refusal = PlainHTTPPolicy.refusal(server, variable: "SPOTQ_POD_SERVER_URL") { throw ConfigurationError(message: refusal) }
         var configuration = ProvisionerConfiguration(
             fleet: try FleetSettings.from(source, targetHoursPerPod: targetHoursPerPod), podServerURL: server,
-            podAMQPURL: source.string(nil, env: "SPOTQ_POD_AMQP_URL") ?? amqpURL, runPodAPIKey: key)
+            podAMQPURL: source.string(nil, env: "SPOTQ_POD_AMQP_URL") ?? amqpURL, runPodAPIKey: key, podBinarySHA256: try podBinaryHash(source))
         if let caFile = source.string(nil, env: "SPOTQ_POD_AMQP_CA_FILE") {
             guard let pem = try? String(contentsOfFile: caFile, encoding: .utf8), AMQPTLSSettings.isPEMCertificate(pem) else {
                 throw ConfigurationError(message: "SPOTQ_POD_AMQP_CA_FILE '\(caFile)' is not a readable PEM certificate file")
@@ -57,7 +58,6 @@ public struct ProvisionerConfiguration: Sendable {
         configuration.demandPublishers = source.names(env: "SPOTQ_DEMAND_PUBLISHERS")
         configuration.runPodEndpoint = source.string(nil, env: "SPOTQ_RUNPOD_API_URL") ?? configuration.runPodEndpoint
         configuration.recoverySeconds = setupSeconds
-        configuration.podBinarySHA256 = try podBinaryHash(source)
         return configuration
     }
 
@@ -75,6 +75,7 @@ public struct ProvisionerConfiguration: Sendable {
             ("SPOTQ_WORK_PUBLIC_KEY", workPublicKeys.joined(separator: ",")),
         ]
         if let pem = podAMQPCAPEM { environment.append(("SPOTQ_AMQP_CA_PEM", pem)) }
+        for (key, value) in fleet.template.bootstrapEnvironment.sorted(by: { $0.key < $1.key }) { environment.append((key, value)) }
         // Not secret: what the pod checks its bootstrap and binary against.
         environment.append(("SPOTQ_BOOTSTRAP_SHA256", PodSoftware.bootstrapSHA256))
         environment.append(("SPOTQ_BINARY_SHA256", podBinarySHA256))

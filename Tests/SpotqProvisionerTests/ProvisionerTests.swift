@@ -6,6 +6,7 @@ import PostgresClient
 import PostgresTestSupport
 import SpotqCore
 import SpotqDevcloud
+import SpotqPod
 import SpotqProvisioner
 import SpotqStore
 import SpotqTestSupport
@@ -99,7 +100,7 @@ struct ProvisionerWorld: Sendable {
             configuration.workerEnvironment = ["SPOTQ_LOG_LEVEL": "warning"]
             configure(&configuration)
             let logs = CapturedLogs()
-            let cloud = DevcloudCloud(configuration: configuration, logger: logs.logger("devcloud"))
+            let cloud = try DevcloudCloud(configuration: configuration, logger: logs.logger("devcloud"))
             let (ports, sink) = AsyncStream.makeStream(of: Int.self)
             let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: logs.logger("devcloud.http"), register: { cloud.register(on: $0) }) { sink.yield($0) }
             let server = Task { try await app.run() }
@@ -116,7 +117,7 @@ struct ProvisionerWorld: Sendable {
             let endpoint = "http://127.0.0.1:\(port)/graphql"
             var provisionerConfiguration = ProvisionerConfiguration(
                 fleet: fleet, podServerURL: "http://127.0.0.1:9/", podAMQPURL: podBrokerURL ?? "amqp://pod:podpass@127.0.0.1:9/spotq",
-                runPodAPIKey: keyForProvisioner ?? apiKey)
+                runPodAPIKey: keyForProvisioner ?? apiKey, podBinarySHA256: try PodSoftware.sha256(ofFile: ChildProcess.spotqBinary()))
             provisionerConfiguration.runPodEndpoint = endpoint
             let http = try HTTPClient(logger: logs.logger("curl"))
             defer { http.shutdown() }
@@ -147,7 +148,13 @@ struct ProvisionerTests {
             #expect(try await world.count("SELECT count(*) FROM pods WHERE volume_gb = 13 AND container_disk_gb = 1") == 1)  // 2 GB payload + 11
             let id = try #require(await world.cloud.podIDs().all.first)
             let environment = try #require(await world.cloud.environment(ofPod: id))
-            #expect(environment.keys.sorted() == ["SPOTQ_AMQP_URL", "SPOTQ_BATCH_ID", "SPOTQ_SERVER_URL", "SPOTQ_UPLOAD_TOKEN", "SPOTQ_WORKSPACE", "SPOTQ_WORK_PUBLIC_KEY"])
+            #expect(environment.keys.sorted() == [
+                "SPOTQ_AMQP_URL", "SPOTQ_BATCH_ID", "SPOTQ_BINARY_SHA256", "SPOTQ_BOOTSTRAP_SHA256", "SPOTQ_SERVER_URL", "SPOTQ_UPLOAD_TOKEN",
+                "SPOTQ_WORKSPACE", "SPOTQ_WORK_PUBLIC_KEY",
+            ])
+            // What the pod checks the bootstrap and binary the server gives it against.
+            #expect(environment["SPOTQ_BOOTSTRAP_SHA256"] == PodSoftware.bootstrapSHA256)
+            #expect(environment["SPOTQ_BINARY_SHA256"] == (try PodSoftware.sha256(ofFile: ChildProcess.spotqBinary())))
             #expect(environment["SPOTQ_WORK_PUBLIC_KEY"] == WorkSignature.Signer(secret: ProvisionerWorld.secret).publicKey, "the key that signed its batch")
             // The pod's own token, not the batch's: only its hash is stored, on the pod's row.
             let token = try #require(environment["SPOTQ_UPLOAD_TOKEN"])

@@ -41,6 +41,11 @@ public struct FleetSettings: Sendable {
         /// whose command ends restarts in a loop). One of your own must end in `sleep infinity`.
         public var dockerArgs = PodTemplate.bootstrapDockerArgs
 
+        /// What the pod bootstrap installs, passed to pods when set here: SPOTQ_COMFY_REPO,
+        /// SPOTQ_COMFY_REF (default v0.3.64) and SPOTQ_CUSTOM_NODES (`URL@COMMIT …`).
+        public var bootstrapEnvironment: [String: String] = [:]
+        public static let bootstrapSettings = ["SPOTQ_COMFY_REPO", "SPOTQ_COMFY_REF", "SPOTQ_CUSTOM_NODES"]
+
         public static let bootstrapDockerArgs = #"bash -c 'set -eu; b=${TMPDIR:-/tmp}/spotq-bootstrap.sh; curl -fsS --retry 10 --retry-delay 3 --retry-all-errors -o "$b" "$SPOTQ_SERVER_URL/v1/pod/bootstrap.sh"; echo "$SPOTQ_BOOTSTRAP_SHA256  $b" | sha256sum -c --quiet || { echo "spotq: the bootstrap from $SPOTQ_SERVER_URL does not have the pinned SHA-256; not running it" >&2; exec sleep infinity; }; exec bash "$b"'"#
 
         public init() {}
@@ -90,6 +95,9 @@ public struct FleetSettings: Sendable {
         template.minDownloadMbps = try source.integer(nil, env: "SPOTQ_POD_MIN_DOWNLOAD_MBPS", default: 1576, range: 0...1_000_000)
         template.ports = source.string(nil, env: "SPOTQ_POD_PORTS") ?? template.ports
         template.dockerArgs = source.string(nil, env: "SPOTQ_POD_DOCKER_ARGS") ?? template.dockerArgs
+        for name in PodTemplate.bootstrapSettings {
+            if let value = source.string(nil, env: name) { template.bootstrapEnvironment[name] = value }
+        }
         if source.string(nil, env: "SPOTQ_POD_BOOTSTRAP_URL") != nil {
             throw ConfigurationError(message: "SPOTQ_POD_BOOTSTRAP_URL is gone: pods now run spotq's own bootstrap, served by `spotq server` at /v1/pod/bootstrap.sh and pinned by its SHA-256 (README, \"Running on RunPod for real\"); unset it, or set SPOTQ_POD_DOCKER_ARGS to run your own")
         }
