@@ -6,47 +6,21 @@ import NIOCore
 import SpotqCore
 import SpotqSynthetic
 
-/// `spotq devcloud comfy`: a ComfyUI stand-in speaking the HTTP API a pod uses
-/// (`POST /prompt`, `GET /history/{id}`, `GET /view`, `GET /queue`, `GET /prompt`,
-/// `POST /interrupt`, `GET /system_stats`, `GET /models/{folder}`, each also under `/api`).
-/// It validates workflows like ComfyUI does where it matters to spotq: unknown node classes,
-/// no output node, and `ckpt_name` / `lora_name` not among the files of its models folders
-/// (`value_not_in_list`). It runs prompts one at a time, taking a set time per image, and
-/// writes a real PNG per SaveImage node.
+/// `spotq devcloud comfy`: a ComfyUI stand-in speaking the HTTP API a pod uses (`POST /prompt`,
+/// `GET /history[/{id}]`, `GET /view`, `GET|POST /queue`, `GET /prompt`, `POST /interrupt`,
+/// `GET /system_stats`, `GET /models[/{kind}]`, each also under `/api`), answering as real
+/// ComfyUI 0.3.64 answers (shared/reference/comfyui-real.md): the same validation and refusal
+/// JSON (``ComfyPromptValidator``), 500 for bodies that crash ComfyUI, partly valid prompts run
+/// for their valid outputs, subfolders in `filename_prefix`, a cooperative interrupt, and PNGs
+/// carrying the prompt in `tEXt` chunks. It runs prompts one at a time, taking a set time each.
 public actor DevcloudComfy {
-    public struct Configuration: Sendable {
-        /// Holds `checkpoints/` and `loras/` (the pod's `<workspace>/models`).
-        public var modelsDirectory: URL
-        public var outputDirectory: URL
-        public var secondsPerImage: Double = 2
-        /// Written images are the latent size divided by this (small, but real, PNGs).
-        public var imageScale = 8
-
-        public init(modelsDirectory: URL, outputDirectory: URL) {
-            self.modelsDirectory = modelsDirectory
-            self.outputDirectory = outputDirectory
-        }
-    }
-
-    /// Node classes this stand-in knows; ComfyUI refuses others the same way.
-    static let knownClasses: Set<String> = [
-        "CheckpointLoaderSimple", "CheckpointLoader", "LoraLoader", "LoraLoaderModelOnly", "CLIPTextEncode",
-        "EmptyLatentImage", "KSampler", "KSamplerAdvanced", "VAEDecode", "VAEEncode", "SaveImage", "PreviewImage",
-        "LoadImage", "CLIPSetLastLayer", "LatentUpscale", "ImageScale",
-    ]
-    static let outputClasses: Set<String> = ["SaveImage", "PreviewImage"]
-    static let modelExtensions = [".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"]
-
     struct Job: Sendable {
         var id: String
         var number: Int
-        /// SaveImage / PreviewImage nodes: id, prefix, whether it is a temp preview.
-        var outputs: [(node: String, prefix: String, temporary: Bool)]
-        var width: Int
-        var height: Int
-        var seed: UInt64
-        /// Set when a prompt text asks for an injected execution error (see ``executionErrorMarker``).
-        var failingNode: String? = nil
+        var prompt: [(String, JSONValue)]
+        var extraData: JSONValue
+        /// The valid outputs, the only ones run.
+        var outputs: [String]
     }
 
     /// A prompt text holding this makes the image fail while running, as a CUDA error
@@ -57,19 +31,25 @@ public actor DevcloudComfy {
     let logger: Logger
     private var pending: [Job] = []
     private var running: Job?
-    private var history: [String: String] = [:]
-    private var counters: [String: Int] = [:]
+    private var history: [String: JSONValue] = [:]
+    private var historyOrder: [String] = []
     private var number = 0
     private var worker: Task<Void, Never>?
-    private var interrupted = false
+    /// When the running prompt stops after an interrupt (the next step boundary).
+    private var interruptAt: ContinuousClock.Instant?
     /// Counts restarts: a job that was running when ComfyUI "restarted" leaves no history.
     private var epoch = 0
     /// Starts as configured; tests change it while the server runs.
     public private(set) var secondsPerImage: Double
+    /// Starts as configured; tests change it while the server runs.
+    public private(set) var fault: Fault?
     /// Prompts started so far (running or finished).
     public private(set) var started = 0
 
     public func setSecondsPerImage(_ seconds: Double) { secondsPerImage = seconds }
+
+    /// Makes every prompt from now on fail this way (nil: none fails).
+    public func setFault(_ fault: Fault?) { self.fault = fault }
 
     /// True while a prompt is executing (the GPU is busy).
     public var isGenerating: Bool { running != nil }
@@ -78,6 +58,7 @@ public actor DevcloudComfy {
         self.configuration = configuration
         self.logger = logger
         self.secondsPerImage = configuration.secondsPerImage
+        self.fault = configuration.fault
     }
 
     // MARK: Routes
@@ -85,11 +66,18 @@ public actor DevcloudComfy {
     public nonisolated func register(on router: Router<BasicRequestContext>) {
         for prefix in ["", "/api"] {
             router.post("\(prefix)/prompt") { request, _ in
-                let body = try await request.body.collect(upTo: 16 << 20)
-                let (status, text) = await self.submit(Data(buffer: body))
-                return Self.json(status, text)
+                let body = try await request.body.collect(upTo: 64 << 20)
+                guard let (status, answer) = await self.submit(Array(buffer: body)) else { return Self.serverError() }
+                return Self.json(status, answer)
             }
-            router.get("\(prefix)/prompt") { _, _ in Self.json(.ok, #"{"exec_info": {"queue_remaining": \#(await self.queueRemaining)}}"#) }
+            router.get("\(prefix)/prompt") { _, _ in
+                let remaining = await self.queueRemaining
+                return Self.json(.ok, ["exec_info": ["queue_remaining": .integer(Int64(remaining))]])
+            }
+            router.get("\(prefix)/history") { request, _ in
+                let limit = request.uri.queryParameters["max_items"].flatMap { Int(String($0)) }
+                return Self.json(.ok, await self.allHistory(limit: limit))
+            }
             router.get("\(prefix)/history/:id") { _, context in
                 let id = context.parameters.get("id") ?? ""
                 return Self.json(.ok, await self.historyJSON(id))
@@ -98,219 +86,314 @@ public actor DevcloudComfy {
             // Real ComfyUI: an empty body interrupts whatever runs; {"prompt_id": id} only that prompt.
             router.post("\(prefix)/interrupt") { request, _ in
                 let body = try await request.body.collect(upTo: 1 << 16)
-                let promptID = ((try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any])?["prompt_id"] as? String
+                var promptID: String? = nil
+                if let parsed = try? ComfyJSON.parse(Array(buffer: body)) {
+                    guard case .object = parsed else { return Self.serverError() }  // `json_data.get` on a list
+                    if let id = parsed[member: "prompt_id"], id != .null, id != .string("") { promptID = ComfyJSON.str(id) }
+                }
                 await self.interrupt(promptID: promptID)
                 return Response(status: .ok)
             }
             // {"delete": [ids]} drops pending prompts (their history stays {}); {"clear": true} all of them.
             router.post("\(prefix)/queue") { request, _ in
                 let body = try await request.body.collect(upTo: 1 << 20)
-                let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
-                await self.editQueue(delete: object?["delete"] as? [String] ?? [], clear: object?["clear"] as? Bool ?? false)
+                guard let object = try? ComfyJSON.parse(Array(buffer: body)), case .object = object else { return Self.serverError() }
+                var ids: [String] = []
+                if case .array(let values)? = object[member: "delete"] { ids = values.map(ComfyJSON.str) }
+                await self.editQueue(delete: ids, clear: object[member: "clear"] == .bool(true))
                 return Response(status: .ok)
             }
-            router.get("\(prefix)/system_stats") { _, _ in Self.json(.ok, Self.systemStats) }
-            router.get("\(prefix)/models/:folder") { _, context in
-                let folder = context.parameters.get("folder") ?? ""
-                guard folder == "checkpoints" || folder == "loras" else { return Response(status: .notFound) }
-                let names = self.modelFiles(folder).map { JSONValue.string($0) }
-                return Self.json(.ok, String(decoding: JSONValue.array(names).serialized(), as: UTF8.self))
+            router.get("\(prefix)/system_stats") { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: Self.systemStats)))
+            }
+            router.get("\(prefix)/models") { _, _ in
+                Self.json(.ok, .array(ComfyModelFolders.kinds(self.configuration.modelFolders).map { .string($0) }))
+            }
+            router.get("\(prefix)/models/:kind") { _, context in
+                let kind = ComfyModelFolders.canonical(context.parameters.get("kind") ?? "")
+                guard self.configuration.modelFolders[kind] != nil else { return Response(status: .notFound) }
+                return Self.json(.ok, .array(self.modelFiles(kind).map { .string($0) }))
             }
             router.get("\(prefix)/view") { request, _ in
                 let query = request.uri.queryParameters
-                let filename = query["filename"].map(String.init) ?? ""
-                let subfolder = query["subfolder"].map(String.init) ?? ""
-                guard !filename.isEmpty, !filename.hasPrefix("/"), !filename.contains(".."), !subfolder.contains("..") else {
-                    return Response(status: .badRequest)
+                switch self.viewFile(filename: query["filename"].map(String.init), type: query["type"].map(String.init), subfolder: query["subfolder"].map(String.init)) {
+                case .failure(let refusal): return Response(status: refusal.status)
+                case .success(let url):
+                    guard let data = FileManager.default.contents(atPath: url.path) else { return Response(status: .notFound) }
+                    let type = ["png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"][url.pathExtension.lowercased()] ?? "application/octet-stream"
+                    return Response(
+                        status: .ok, headers: [.contentType: type, .contentDisposition: "filename=\"\(url.lastPathComponent)\""],
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
                 }
-                let url = self.configuration.outputDirectory.appendingPathComponent(subfolder).appendingPathComponent(filename)
-                guard let data = FileManager.default.contents(atPath: url.path) else { return Response(status: .notFound) }
-                return Response(
-                    status: .ok, headers: [.contentType: "image/png", .contentDisposition: "filename=\"\(filename)\""],
-                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
             }
         }
     }
 
-    static func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: ComfyJSON.dumps(value))))
+    }
+
+    /// What aiohttp answers when a handler raises (real ComfyUI on a body it cannot handle).
+    static func serverError() -> Response {
+        Response(status: .internalServerError, headers: [.contentType: "text/plain; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(string: "500 Internal Server Error\n\nServer got itself in trouble")))
     }
 
     static let systemStats = #"{"system": {"os": "posix", "ram_total": 34359738368, "ram_free": 30000000000, "comfyui_version": "0.3.64-devcloud", "python_version": "3.11", "pytorch_version": "2.4.0", "embedded_python": false, "argv": ["main.py"]}, "devices": [{"name": "cuda:0 NVIDIA RTX A4000 (devcloud)", "type": "cuda", "index": 0, "vram_total": 17171480576, "vram_free": 16000000000, "torch_vram_total": 0, "torch_vram_free": 0}]}"#
 
+    /// `/view`'s checks, in real ComfyUI's order: the file, or the status it answers.
+    nonisolated func viewFile(filename: String?, type: String?, subfolder: String?) -> Result<URL, ViewRefusal> {
+        guard var name = filename else { return .failure(ViewRefusal(.notFound)) }
+        var folder: URL? = nil
+        for (suffix, directory) in [("[output]", configuration.outputDirectory), ("[input]", configuration.inputDirectory), ("[temp]", configuration.temporaryDirectory)] where name.hasSuffix(suffix) {
+            name = String(name.dropLast(suffix.count + 1))
+            folder = directory
+        }
+        guard !name.isEmpty else { return .failure(ViewRefusal(.badRequest)) }
+        guard !name.hasPrefix("/"), !name.contains("..") else { return .failure(ViewRefusal(.badRequest)) }
+        if folder == nil {
+            folder = ["output": configuration.outputDirectory, "temp": configuration.temporaryDirectory, "input": configuration.inputDirectory][type ?? "output"]
+        }
+        guard var directory = folder?.standardizedFileURL else { return .failure(ViewRefusal(.badRequest)) }
+        if let subfolder {
+            let root = directory.path
+            let full = (subfolder.hasPrefix("/") ? URL(fileURLWithPath: subfolder) : directory.appendingPathComponent(subfolder)).standardizedFileURL
+            guard full.path == root || full.path.hasPrefix(root + "/") else { return .failure(ViewRefusal(.forbidden)) }
+            directory = full
+        }
+        let file = directory.appendingPathComponent((name as NSString).lastPathComponent)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else { return .failure(ViewRefusal(.notFound)) }
+        return .success(file)
+    }
+
+    struct ViewRefusal: Error {
+        var status: HTTPResponse.Status
+        init(_ status: HTTPResponse.Status) { self.status = status }
+    }
+
     // MARK: Submitting
 
-    nonisolated func modelFiles(_ folder: String) -> [String] {
-        let directory = configuration.modelsDirectory.appendingPathComponent(folder)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.filter { name in Self.modelExtensions.contains { name.lowercased().hasSuffix($0) } }.sorted()
+    nonisolated func modelFiles(_ kind: String) -> [String] {
+        ComfyModelFolders.files(kind, in: configuration.modelFolders)
     }
 
-    /// Validates and queues; returns the HTTP status and body ComfyUI would.
-    func submit(_ body: Data) -> (HTTPResponse.Status, String) {
-        guard let root = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any], let prompt = root["prompt"] as? [String: Any] else {
-            return (.badRequest, Self.error("no_prompt", "No prompt provided", "", nodeErrors: "{}"))
-        }
-        var outputs: [(String, String, Bool)] = []
-        var nodeErrors: [(String, String)] = []
-        var width = 1024, height = 1024
-        var seed: UInt64 = 0
-        var failingNode: String? = nil
-        let checkpoints = modelFiles("checkpoints")
-        let loras = modelFiles("loras")
-        for (id, value) in prompt.sorted(by: { $0.key < $1.key }) {
-            guard let node = value as? [String: Any], let classType = node["class_type"] as? String else {
-                return (.badRequest, Self.error("invalid_prompt", "Cannot execute because a node is missing the class_type property.", "Node ID '#\(id)'", nodeErrors: "{}"))
-            }
-            guard Self.knownClasses.contains(classType) else {
-                return (.badRequest, Self.error("invalid_prompt", "Cannot execute because node \(classType) does not exist.", "Node ID '#\(id)'", nodeErrors: "{}"))
-            }
-            let inputs = node["inputs"] as? [String: Any] ?? [:]
-            for (input, folder, choices) in [("ckpt_name", "checkpoints", checkpoints), ("lora_name", "loras", loras)] {
-                guard let name = inputs[input] as? String else { continue }
-                guard choices.contains(name) else {
-                    let list = choices.count > 20 ? "(list of length \(choices.count))" : "[" + choices.map { "'\($0)'" }.joined(separator: ", ") + "]"
-                    let detail = "\(input): '\(name)' not in \(list)"
-                    let error = JSONValue.object([
-                        ("class_type", .string(classType)), ("dependent_outputs", .array([])),
-                        ("errors", .array([.object([
-                            ("type", "value_not_in_list"), ("message", "Value not in list"), ("details", .string(detail)),
-                            ("extra_info", .object([("input_name", .string(input)), ("received_value", .string(name)), ("folder", .string(folder))])),
-                        ])])),
-                    ])
-                    nodeErrors.append((id, String(decoding: error.serialized(), as: UTF8.self)))
-                    continue
-                }
-            }
-            if Self.outputClasses.contains(classType) {
-                outputs.append((id, inputs["filename_prefix"] as? String ?? "ComfyUI", classType == "PreviewImage"))
-            }
-            if classType == "EmptyLatentImage" {
-                width = (inputs["width"] as? Int) ?? width
-                height = (inputs["height"] as? Int) ?? height
-            }
-            if classType.hasPrefix("KSampler"), let number = inputs["seed"] as? NSNumber { seed = number.uint64Value }
-            if let text = inputs["text"] as? String, text.contains(Self.executionErrorMarker) { failingNode = id }
-        }
-        if !nodeErrors.isEmpty {
-            let errors = "{" + nodeErrors.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
-            // Real ComfyUI leaves `details` empty here: the causes are only in node_errors.
-            return (.badRequest, Self.error("prompt_outputs_failed_validation", "Prompt outputs failed validation", "", nodeErrors: errors))
-        }
-        guard !outputs.isEmpty else {
-            return (.badRequest, Self.error("prompt_no_outputs", "Prompt has no outputs", "", nodeErrors: "[]"))
-        }
-        let id = (root["prompt_id"] as? String) ?? UUID().uuidString.lowercased()
-        number += 1
-        pending.append(Job(id: id, number: number, outputs: outputs, width: width, height: height, seed: seed, failingNode: failingNode))
-        if worker == nil { worker = Task { await self.runQueue() } }
-        return (.ok, #"{"prompt_id": "\#(id)", "number": \#(number), "node_errors": {}}"#)
+    nonisolated func inputFiles() -> [String] {
+        let folder = configuration.inputDirectory
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { name in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }.sorted()
     }
 
-    static func error(_ type: String, _ message: String, _ details: String, nodeErrors: String) -> String {
-        let error = JSONValue.object([("type", .string(type)), ("message", .string(message)), ("details", .string(details)), ("extra_info", .object([]))])
-        return #"{"error": \#(String(decoding: error.serialized(), as: UTF8.self)), "node_errors": \#(nodeErrors)}"#
+    /// `post_prompt`: validates and queues; the status and JSON ComfyUI answers, nil for a 500.
+    func submit(_ body: [UInt8]) -> (HTTPResponse.Status, JSONValue)? {
+        guard let root = try? ComfyJSON.parse(body) else { return nil }
+        let noPrompt: (HTTPResponse.Status, JSONValue) = (.badRequest, [
+            "error": ComfyPromptValidator.error("no_prompt", "No prompt provided", "No prompt provided"), "node_errors": .object([]),
+        ])
+        // `"number" in json_data` and `"prompt" in json_data` on whatever the body is.
+        switch root {
+        case .object: break
+        case .array(let elements):
+            guard !elements.contains(.string("number")), !elements.contains(.string("prompt")) else { return nil }
+            number += 1
+            return noPrompt
+        case .string(let text):
+            guard !text.contains("number"), !text.contains("prompt") else { return nil }
+            number += 1
+            return noPrompt
+        default: return nil
+        }
+        let number = self.number
+        self.number += 1
+        guard let prompt = root[member: "prompt"] else { return noPrompt }
+        let id = root[member: "prompt_id"].map(ComfyJSON.str) ?? UUID().uuidString.lowercased()
+        let outcome = ComfyPromptValidator.validate(prompt, modelFiles: { self.modelFiles($0) }, inputFiles: { self.inputFiles() })
+        var extraData = root[member: "extra_data"] ?? .object([])
+        if let client = root[member: "client_id"], case .object(var members) = extraData {
+            members.removeAll { $0.0 == "client_id" }
+            members.append(("client_id", client))
+            extraData = .object(members)
+        }
+        switch outcome {
+        case .crashed: return nil
+        case .refused(let error, let nodeErrors): return (.badRequest, ["error": error, "node_errors": nodeErrors])
+        case .accepted(let outputs, let nodeErrors):
+            pending.append(Job(id: id, number: number, prompt: prompt.objectMembers ?? [], extraData: extraData, outputs: outputs))
+            if worker == nil { worker = Task { await self.runQueue() } }
+            return (.ok, ["prompt_id": .string(id), "number": .integer(Int64(number)), "node_errors": nodeErrors])
+        }
     }
 
     // MARK: Running
 
     var queueRemaining: Int { pending.count + (running == nil ? 0 : 1) }
 
+    /// How a prompt ended.
+    enum Ending {
+        case success([(node: String, images: [JSONValue])])
+        case error(node: String, type: String, message: String)
+        case interrupted(node: String)
+    }
+
     func runQueue() async {
         while !pending.isEmpty {
             let job = pending.removeFirst()
             running = job
             started += 1
-            interrupted = false
+            // Real ComfyUI clears the interrupt flag as a prompt starts: one sent while idle is lost.
+            interruptAt = nil
             let epochAtStart = epoch
-            let deadline = ContinuousClock.now + .seconds(secondsPerImage)
-            while ContinuousClock.now < deadline && !interrupted {
-                try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
-            }
-            if epoch != epochAtStart {
-                // Restarted meanwhile: the prompt is gone, and so is any trace of it.
-                continue
-            } else if interrupted {
-                history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_interrupted")
-            } else if let node = job.failingNode {
-                history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_error", error: [
-                    ("node_id", .string(node)), ("node_type", "CLIPTextEncode"), ("exception_type", "RuntimeError"),
-                    ("exception_message", "CUDA error: an illegal memory access was encountered (injected by devcloud)"),
-                    ("traceback", .array([])),
-                ])
+            let plan = ComfyExecutionPlan(prompt: job.prompt, outputs: job.outputs, marker: Self.executionErrorMarker)
+            let ending: Ending
+            if let fault, let failure = Self.failure(fault, plan: plan) {
+                ending = failure
             } else {
-                do {
-                    let images = try writeImages(job)
-                    history[job.id] = historyEntry(job, images: images, status: "success", message: "execution_success")
-                } catch {
-                    logger.error("devcloud comfy: could not write an image", metadata: ["error": "\(error)"])
-                    history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_error")
+                let deadline = ContinuousClock.now + .seconds(secondsPerImage)
+                while ContinuousClock.now < deadline, epoch == epochAtStart, interruptAt.map({ ContinuousClock.now < $0 }) ?? true {
+                    let until = min(deadline, interruptAt ?? deadline)
+                    try? await Task.sleep(for: min(.milliseconds(20), until - ContinuousClock.now))
+                }
+                if epoch != epochAtStart { continue }  // restarted meanwhile: the prompt is gone, and so is any trace of it
+                if let at = interruptAt, ContinuousClock.now >= at {
+                    ending = .interrupted(node: plan.busyNode ?? job.outputs[0])
+                } else if let node = plan.markedNode {
+                    ending = .error(node: node, type: "RuntimeError", message: "CUDA error: an illegal memory access was encountered (injected by devcloud)")
+                } else {
+                    ending = writeImages(job, plan: plan)
                 }
             }
+            guard epoch == epochAtStart else { continue }
+            record(job.id, historyEntry(job, plan: plan, ending: ending))
             running = nil
         }
         worker = nil
     }
 
-    func writeImages(_ job: Job) throws -> [(node: String, filename: String, type: String)] {
-        try FileManager.default.createDirectory(at: configuration.outputDirectory, withIntermediateDirectories: true)
-        var written: [(String, String, String)] = []
-        for output in job.outputs {
-            let count = (counters[output.prefix] ?? 0) + 1
-            counters[output.prefix] = count
-            let filename = "\(output.prefix)_\(String(format: "%05d", count))_.png"
-            let (w, h) = (max(8, job.width / configuration.imageScale), max(8, job.height / configuration.imageScale))
-            let seed = job.seed
-            let png = PNGEncoder.encode(width: w, height: h) { x, y in
-                (UInt8(truncatingIfNeeded: x &* 7 &+ Int(seed & 0xFF)), UInt8(truncatingIfNeeded: y &* 5 &+ Int((seed >> 8) & 0xFF)), UInt8(truncatingIfNeeded: (x ^ y) &+ Int((seed >> 16) & 0xFF)))
+    /// Where and how a fault makes this prompt fail; nil when it does not touch the prompt
+    /// (a corrupt checkpoint does not stop a graph that loads none).
+    static func failure(_ fault: Fault, plan: ComfyExecutionPlan) -> Ending? {
+        switch fault {
+        case .checkpointUnreadable:
+            guard let loader = plan.loader else { return nil }
+            return .error(node: loader, type: "safetensors._safetensors_rust.SafetensorError", message: "Error while deserializing header: header too large\n")
+        case .cudaError:
+            guard let node = plan.busyNode else { return nil }
+            return .error(node: node, type: "RuntimeError", message: "CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be asynchronously reported at some other API call, so the stacktrace below might be incorrect.\nFor debugging consider passing CUDA_LAUNCH_BLOCKING=1\nCompile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.\n")
+        }
+    }
+
+    func writeImages(_ job: Job, plan: ComfyExecutionPlan) -> Ending {
+        var outputs: [(String, [JSONValue])] = []
+        for save in plan.saves {
+            do {
+                let root = save.temporary ? configuration.temporaryDirectory : configuration.outputDirectory
+                let prefix = save.temporary ? save.prefix + "_temp_" + String((0..<5).map { _ in "abcdefghijklmnopqrstupvxyz".randomElement()! }) : save.prefix
+                let (folder, subfolder, filename) = try ComfySavePath.resolve(prefix: prefix, outputDirectory: root)
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                var counter = ComfySavePath.nextCounter(in: folder, filename: filename)
+                var images: [JSONValue] = []
+                var text: [(String, String)] = []
+                if !configuration.disableMetadata {
+                    text.append(("prompt", ComfyJSON.dumps(.object(job.prompt))))
+                    for (key, value) in job.extraData[member: "extra_pnginfo"]?.objectMembers ?? [] { text.append((key, ComfyJSON.dumps(value))) }
+                }
+                for index in 0..<max(1, save.count) {
+                    let name = "\(filename)_\(String(format: "%05d", counter))_.png"
+                    let (w, h) = (max(8, save.width / configuration.imageScale), max(8, save.height / configuration.imageScale))
+                    let seed = plan.seed &+ UInt64(index)
+                    let png = PNGEncoder.encode(width: w, height: h, text: text) { x, y in
+                        (UInt8(truncatingIfNeeded: x &* 7 &+ Int(seed & 0xFF)), UInt8(truncatingIfNeeded: y &* 5 &+ Int((seed >> 8) & 0xFF)), UInt8(truncatingIfNeeded: (x ^ y) &+ Int((seed >> 16) & 0xFF)))
+                    }
+                    try Data(png).write(to: folder.appendingPathComponent(name))
+                    images.append(["filename": .string(name), "subfolder": .string(subfolder), "type": .string(save.temporary ? "temp" : "output")])
+                    counter += 1
+                }
+                outputs.append((save.node, images))
+            } catch let outside as ComfySavePath.Outside {
+                return .error(node: save.node, type: "Exception", message: outside.message)
+            } catch {
+                logger.error("devcloud comfy: could not write an image", metadata: ["error": "\(error)"])
+                return .error(node: save.node, type: "OSError", message: "\(error)")
             }
-            try Data(png).write(to: configuration.outputDirectory.appendingPathComponent(filename))
-            written.append((output.node, filename, output.temporary ? "temp" : "output"))
         }
-        return written
+        return .success(outputs)
     }
 
-    func historyEntry(
-        _ job: Job, images: [(node: String, filename: String, type: String)], status: String, message: String, error: [(String, JSONValue)] = []
-    ) -> String {
+    func historyEntry(_ job: Job, plan: ComfyExecutionPlan, ending: Ending) -> JSONValue {
+        func now() -> JSONValue { .integer(Int64(Date().timeIntervalSince1970 * 1000)) }
+        func executed(before node: String) -> JSONValue { .array(plan.order.prefix { $0 != node }.map { .string($0) }) }
+        var messages: [JSONValue] = [
+            ["execution_start", ["prompt_id": .string(job.id), "timestamp": now()]],
+            ["execution_cached", ["nodes": .array([]), "prompt_id": .string(job.id), "timestamp": now()]],
+        ]
         var outputs: [(String, JSONValue)] = []
-        for image in images {
-            outputs.append((image.node, .object([("images", .array([.object([("filename", .string(image.filename)), ("subfolder", ""), ("type", .string(image.type))])]))])))
+        var meta: [(String, JSONValue)] = []
+        let status: String
+        switch ending {
+        case .success(let saved):
+            status = "success"
+            for (node, images) in saved {
+                outputs.append((node, ["images": .array(images)]))
+                meta.append((node, ["node_id": .string(node), "display_node": .string(node), "parent_node": .null, "real_node_id": .string(node)]))
+            }
+            messages.append(["execution_success", ["prompt_id": .string(job.id), "timestamp": now()]])
+        case .error(let node, let type, let message):
+            status = "error"
+            let inputs = (plan.node(node)?[member: "inputs"]?.objectMembers ?? []).compactMap { (name: String, value: JSONValue) -> (String, JSONValue)? in
+                if case .array(let link) = value, link.count == 2 { return nil }
+                return (name, .array([value]))
+            }
+            messages.append(["execution_error", [
+                "prompt_id": .string(job.id), "node_id": .string(node), "node_type": .string(plan.classType(node)), "executed": executed(before: node),
+                "exception_message": .string(message), "exception_type": .string(type),
+                "traceback": ["  File \"/ComfyUI/execution.py\", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(...)\n"],
+                "current_inputs": .object(inputs), "current_outputs": executed(before: node), "timestamp": now(),
+            ]])
+        case .interrupted(let node):
+            status = "error"
+            messages.append(["execution_interrupted", [
+                "prompt_id": .string(job.id), "node_id": .string(node), "node_type": .string(plan.classType(node)), "executed": executed(before: node), "timestamp": now(),
+            ]])
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let entry = JSONValue.object([
-            ("prompt", .array([.integer(Int64(job.number)), .string(job.id), .object([]), .object([]), .array(job.outputs.map { .string($0.node) })])),
-            ("outputs", .object(outputs)),
-            ("status", .object([
-                ("status_str", .string(status)), ("completed", .bool(status == "success")),
-                ("messages", .array([
-                    .array(["execution_start", .object([("prompt_id", .string(job.id)), ("timestamp", .integer(now))])]),
-                    .array([.string(message), .object([("prompt_id", .string(job.id)), ("timestamp", .integer(now))] + error)]),
-                ])),
-            ])),
-        ])
-        return String(decoding: entry.serialized(), as: UTF8.self)
+        return [
+            "prompt": queueRow(job),
+            "outputs": .object(outputs),
+            "status": ["status_str": .string(status), "completed": .bool(status == "success"), "messages": .array(messages)],
+            "meta": .object(meta),
+        ]
     }
 
-    func historyJSON(_ id: String) -> String {
-        guard let entry = history[id] else { return "{}" }
-        return "{\"\(id)\": \(entry)}"
+    func record(_ id: String, _ entry: JSONValue) {
+        if history[id] == nil { historyOrder.append(id) }
+        history[id] = entry
     }
 
-    func queueJSON() -> String {
-        func row(_ job: Job) -> JSONValue { .array([.integer(Int64(job.number)), .string(job.id), .object([]), .object([]), .array(job.outputs.map { .string($0.node) })]) }
-        let value = JSONValue.object([
-            ("queue_running", .array(running.map { [row($0)] } ?? [])),
-            ("queue_pending", .array(pending.map(row))),
-        ])
-        return String(decoding: value.serialized(), as: UTF8.self)
+    func historyJSON(_ id: String) -> JSONValue {
+        guard let entry = history[id] else { return .object([]) }
+        return .object([(id, entry)])
     }
 
-    /// Stops the running image (its history says `execution_interrupted`); with a prompt id,
-    /// only when that prompt is the one running.
+    func allHistory(limit: Int?) -> JSONValue {
+        let ids = limit.map { Array(historyOrder.suffix($0)) } ?? historyOrder
+        return .object(ids.compactMap { id in history[id].map { (id, $0) } })
+    }
+
+    func queueRow(_ job: Job) -> JSONValue {
+        .array([.integer(Int64(job.number)), .string(job.id), .object(job.prompt), job.extraData, .array(job.outputs.map { .string($0) })])
+    }
+
+    func queueJSON() -> JSONValue {
+        ["queue_running": .array(running.map { [queueRow($0)] } ?? []), "queue_pending": .array(pending.map(queueRow))]
+    }
+
+    /// Stops the running prompt at its next step boundary (``Configuration/interruptLatency``
+    /// from now); its history says `execution_interrupted`. With a prompt id, only when that
+    /// prompt is the one running. An interrupt while nothing runs is lost, as in real ComfyUI.
     public func interrupt(promptID: String? = nil) {
         guard let running, promptID == nil || promptID == running.id else { return }
-        interrupted = true
+        if interruptAt == nil { interruptAt = ContinuousClock.now + .seconds(configuration.interruptLatency) }
     }
 
     func editQueue(delete ids: [String], clear: Bool) {
@@ -322,8 +405,9 @@ public actor DevcloudComfy {
     public func restart() {
         pending.removeAll()
         history.removeAll()
+        historyOrder.removeAll()
         epoch += 1
-        if running != nil { interrupted = true }
+        interruptAt = nil
         running = nil
     }
 }

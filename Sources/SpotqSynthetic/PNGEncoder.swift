@@ -1,8 +1,9 @@
 /// Writes real PNG files (8-bit RGB, zlib "stored" blocks), enough for the local ComfyUI
 /// stand-in and the tests to produce images every viewer opens, without an image library.
 public enum PNGEncoder {
-    /// A `width`×`height` image; `pixel(x, y)` gives its RGB.
-    public static func encode(width: Int, height: Int, pixel: (Int, Int) -> (UInt8, UInt8, UInt8)) -> [UInt8] {
+    /// A `width`×`height` image; `pixel(x, y)` gives its RGB. Each `text` pair becomes a
+    /// `tEXt` chunk (keyword, Latin-1 text), as ComfyUI embeds a prompt in its PNGs.
+    public static func encode(width: Int, height: Int, text: [(String, String)] = [], pixel: (Int, Int) -> (UInt8, UInt8, UInt8)) -> [UInt8] {
         var raw: [UInt8] = []
         raw.reserveCapacity((width * 3 + 1) * height)
         for y in 0..<height {
@@ -17,6 +18,9 @@ public enum PNGEncoder {
         header += bigEndian(UInt32(width)) + bigEndian(UInt32(height))
         header += [8, 2, 0, 0, 0]  // 8-bit depth, RGB, deflate, no filter, no interlace
         png += chunk("IHDR", header)
+        for (keyword, value) in text {
+            png += chunk("tEXt", Array(keyword.utf8) + [0] + value.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) })
+        }
         png += chunk("IDAT", zlibStored(raw))
         png += chunk("IEND", [])
         return png

@@ -40,20 +40,49 @@ struct AssetSpec: ExpressibleByArgument {
 }
 
 struct DevcloudComfyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "comfy", abstract: "A ComfyUI-compatible HTTP server that writes real PNGs.")
+    static let configuration = CommandConfiguration(
+        commandName: "comfy",
+        abstract: "A ComfyUI-compatible HTTP server that writes real PNGs, started with ComfyUI's own main.py flags.",
+        discussion: """
+            Models are read from <base>/models/<kind>/ (base: --base-directory, else the current directory) and from \
+            the folders of each --extra-model-paths-config YAML; images go to --output-directory (else <base>/output).
+            """)
 
-    @Option(help: "Listen address.") var host = "127.0.0.1"
+    @Option(help: "Listen address (ComfyUI's --listen; the first of a comma-separated list).") var listen = "127.0.0.1"
     @Option(help: "Port (ComfyUI's default is 8188).") var port = 8188
-    @Option(name: .customLong("models-dir"), help: "Folder holding checkpoints/ and loras/.") var modelsDirectory: String
-    @Option(name: .customLong("output-dir"), help: "Where images are written.") var outputDirectory: String
-    @Option(name: .customLong("seconds-per-image"), help: "Time each prompt takes.") var secondsPerImage = 2.0
+    @Option(name: .customLong("base-directory"), help: "ComfyUI's folder: models/, custom_nodes/ (must exist), output/, input/, temp/.") var baseDirectory: String?
+    @Option(name: .customLong("extra-model-paths-config"), parsing: .upToNextOption, help: "A YAML naming more model folders per kind (repeatable).")
+    var extraModelPathsConfigs: [String] = []
+    @Option(name: .customLong("output-directory"), help: "Where images are written (default <base>/output).") var outputDirectory: String?
+    @Option(name: .customLong("input-directory"), help: "Where LoadImage reads (default <base>/input).") var inputDirectory: String?
+    @Option(name: .customLong("temp-directory"), help: "Where PreviewImage writes (default <base>/temp).") var temporaryDirectory: String?
+    @Flag(name: .customLong("disable-metadata"), help: "Do not embed the prompt in written PNGs.") var disableMetadata = false
+    @Flag(help: "Accepted for ComfyUI compatibility; ignored.") var cpu = false
+    @Option(name: .customLong("seconds-per-image"), help: "devcloud: time each prompt takes.") var secondsPerImage = 2.0
+    @Option(name: .customLong("interrupt-latency"), help: "devcloud: seconds a prompt runs on after an interrupt (the next step boundary).") var interruptLatency = 0.5
+    @Option(help: "devcloud: make every prompt fail: checkpoint-unreadable or cuda-error.") var fault: String?
 
     func run() async throws {
         var logger = Logger(label: "spotq.devcloud.comfy")
         logger.logLevel = .info
-        var configuration = DevcloudComfy.Configuration(
-            modelsDirectory: URL(fileURLWithPath: modelsDirectory), outputDirectory: URL(fileURLWithPath: outputDirectory))
+        let here = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        func url(_ path: String) -> URL { URL(fileURLWithPath: path, relativeTo: here).standardizedFileURL }
+        // Fails (exit 1) as ComfyUI fails at start: a base directory without custom_nodes/, a bad YAML.
+        var configuration = try DevcloudComfy.Configuration.comfyUI(
+            baseDirectory: baseDirectory.map(url), extraModelPathsConfigs: extraModelPathsConfigs.map(url),
+            outputDirectory: outputDirectory.map(url), currentDirectory: here)
+        if let inputDirectory { configuration.inputDirectory = url(inputDirectory) }
+        if let temporaryDirectory { configuration.temporaryDirectory = url(temporaryDirectory) }
         configuration.secondsPerImage = secondsPerImage
+        configuration.interruptLatency = interruptLatency
+        configuration.disableMetadata = disableMetadata
+        if let fault {
+            guard let chosen = DevcloudComfy.Fault(rawValue: fault) else {
+                throw ValidationError("--fault must be one of \(DevcloudComfy.Fault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            configuration.fault = chosen
+        }
+        let host = String(listen.split(separator: ",").first ?? "127.0.0.1")
         let comfy = DevcloudComfy(configuration: configuration, logger: logger)
         try await DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { comfy.register(on: $0) }).runService()
     }
