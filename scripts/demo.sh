@@ -3,7 +3,7 @@
 #
 # Installs what is missing, builds spotq, starts the project's PostgreSQL and RabbitMQ,
 # then, in a database and RabbitMQ vhost of its own (spotq_demo, recreated each run):
-# starts `spotq devcloud` (RunPod's API with pods as local `spotq worker` processes, a
+# starts `spotq devcloud` (RunPod's API with pods as local containers running the real pod bootstrap, a
 # model host, one broken GPU, reclaims), registers the demo models, enqueues a few hundred
 # image requests over several checkpoints, and runs `spotq server` and `spotq provisioner`
 # until every image is done or failed. Prints a summary and where the images are.

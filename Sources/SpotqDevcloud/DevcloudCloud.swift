@@ -8,16 +8,21 @@ import SpotqCore
 import SpotqSynthetic
 
 /// `spotq devcloud`'s cloud: the RunPod GraphQL calls spotq makes (`POST /graphql`, either
-/// auth form, 401 for a wrong key), each pod run as a local `spotq worker` process next to its
-/// own ComfyUI stand-in and workspace folder (kept across stop and resume), a spot market
-/// with a minimum bid and limited stock, and faults: broken GPUs, reclaims (SIGTERM, then
-/// SIGKILL after a grace), hard kills, slow or failing starts, failing resumes.
+/// auth form, 401 for a wrong key), each pod a local "container" running the pod's own
+/// `dockerArgs` as RunPod would (spotq's default fetches and runs the real pod bootstrap,
+/// which installs ComfyUI's stand-in from ``DevcloudPodImage`` and starts the worker under
+/// its supervisor), with a volume folder kept across stop and resume; a spot market with a
+/// minimum bid and limited stock; and faults: broken GPUs, reclaims (SIGTERM to the
+/// container's first process, then SIGKILL to all of it after a grace), hard kills, worker
+/// crashes, slow or failing starts, failing resumes.
 public actor DevcloudCloud {
     public struct Configuration: Sendable {
         public var apiKey: String
-        /// Pods' folders: `<root>/pods/<id>/{workspace,comfy-output,worker.log}`.
+        /// Pods' folders: `<root>/pods/<id>/{volume,container.log,comfy-prompts.log}`; the
+        /// pod image's stand-ins in `<root>/image`.
         public var root: URL
-        /// The `spotq` executable that runs as each pod's worker.
+        /// The `spotq` executable the pod image's ComfyUI stand-in runs (the worker's binary
+        /// comes from the spotq server, as on RunPod).
         public var spotqExecutable: String
         public var gpuTypes = ["NVIDIA RTX A4000"]
         /// Lowest accepted spot bid per GPU-hour.
@@ -42,8 +47,10 @@ public actor DevcloudCloud {
         /// Mean seconds between random reclaims of running spot pods; nil: none.
         public var reclaimEverySeconds: Double?
         public var secondsPerImage = 1.0
-        /// Added to every worker's environment (log level, idle exit, …).
+        /// Added to every pod's container environment (log level, idle exit, …).
         public var workerEnvironment: [String: String] = [:]
+        /// Pods' ComfyUI ports are taken from here up (below Linux's ephemeral range).
+        public var comfyPortBase = 20_000 + Int(getpid() % 100) * 100
         public var randomSeed: UInt64 = 1
 
         public init(apiKey: String, root: URL, spotqExecutable: String) {
@@ -66,16 +73,18 @@ public actor DevcloudCloud {
         var runtimeSince: Date?
         var lastStatusChange: String
         let environment: [String: String]
+        /// The container's command ("" is the image's default: idle).
+        let dockerArgs: String
         let volumeGB: Int
         let brokenGPU: Bool
         let neverStarts: Bool
-        var worker: LaunchedProcess?
-        var comfy: Task<Void, any Error>?
-        var comfyServer: DevcloudComfy?
+        /// The container's first process, leading a process group holding all of it.
+        var container: LaunchedProcess?
+        var comfyPort = 0
         var reclaims = 0
 
         init(id: String, name: String, gpuType: String, gpuCount: Int, interruptible: Bool, bid: Double?, costPerHour: Double,
-             environment: [String: String], volumeGB: Int, brokenGPU: Bool, neverStarts: Bool) {
+             environment: [String: String], dockerArgs: String, volumeGB: Int, brokenGPU: Bool, neverStarts: Bool) {
             self.id = id
             self.name = name
             self.gpuType = gpuType
@@ -84,6 +93,7 @@ public actor DevcloudCloud {
             self.bid = bid
             self.costPerHour = costPerHour
             self.environment = environment
+            self.dockerArgs = dockerArgs
             self.volumeGB = volumeGB
             self.brokenGPU = brokenGPU
             self.neverStarts = neverStarts
@@ -104,11 +114,14 @@ public actor DevcloudCloud {
     public private(set) var crashCount = 0
     /// Prompts started by the ComfyUI of pods that are gone.
     private var promptsOfEndedPods = 0
+    let image: DevcloudPodImage
 
-    public init(configuration: Configuration, logger: Logger) {
+    public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         self.random = SplitMix(seed: configuration.randomSeed)
+        image = DevcloudPodImage(root: configuration.root.appendingPathComponent("image"), spotqExecutable: configuration.spotqExecutable)
+        try image.prepare()
     }
 
     // MARK: Routes
@@ -249,7 +262,7 @@ public actor DevcloudCloud {
         let pod = Pod(
             id: id, name: input["name"] as? String ?? id, gpuType: gpuType, gpuCount: gpuCount, interruptible: spot, bid: bid,
             costPerHour: (bid ?? configuration.onDemandPrice) * Double(gpuCount), environment: environment,
-            volumeGB: (input["volumeInGb"] as? NSNumber)?.intValue ?? 0, brokenGPU: broken, neverStarts: neverStarts)
+            dockerArgs: input["dockerArgs"] as? String ?? "", volumeGB: (input["volumeInGb"] as? NSNumber)?.intValue ?? 0, brokenGPU: broken, neverStarts: neverStarts)
         pods[id] = pod
         if broken { brokenGPUCount += 1 }
         logger.info("devcloud: rented pod \(id) (\(pod.name))", metadata: ["spot": "\(spot)", "bid": "\(bid.map { "\($0)" } ?? "-")", "broken_gpu": "\(broken)"])
@@ -288,6 +301,7 @@ public actor DevcloudCloud {
         guard let pod = pods[input["podId"] as? String ?? ""] else { return (.ok, Self.resolverError("podTerminate", "Pod not found.")) }
         pods[pod.id] = nil
         await halt(pod, grace: .seconds(1), reason: "Terminated by user")
+        promptsOfEndedPods += Self.promptsStarted(promptLog: folder(pod).appendingPathComponent("comfy-prompts.log"))
         try? FileManager.default.removeItem(at: folder(pod))
         logger.info("devcloud: terminated pod \(pod.id)")
         return (.ok, #"{"data": {"podTerminate": null}}"#)
@@ -297,7 +311,7 @@ public actor DevcloudCloud {
 
     func folder(_ pod: Pod) -> URL { configuration.root.appendingPathComponent("pods").appendingPathComponent(pod.id) }
 
-    /// Brings a pod's "container" up after the start delay: its ComfyUI, then its worker.
+    /// Brings a pod's container up after the start delay.
     func start(_ pod: Pod) {
         pod.runtimeSince = nil
         guard !pod.neverStarts else { return }
@@ -308,69 +322,82 @@ public actor DevcloudCloud {
         }
     }
 
+    /// Starts the pod's container: its dockerArgs through a shell, as Docker splits them,
+    /// in a process group of its own, output in `container.log`.
     func boot(_ pod: Pod) async {
-        guard pods[pod.id] === pod, pod.desiredStatus == "RUNNING", pod.worker == nil else { return }
+        guard pods[pod.id] === pod, pod.desiredStatus == "RUNNING", pod.container == nil else { return }
         let folder = folder(pod)
-        let workspace = folder.appendingPathComponent("workspace")
-        try? FileManager.default.createDirectory(at: workspace.appendingPathComponent("models"), withIntermediateDirectories: true)
-        var comfyConfiguration = DevcloudComfy.Configuration(modelsDirectory: workspace.appendingPathComponent("models"), outputDirectory: folder.appendingPathComponent("comfy-output"))
-        comfyConfiguration.secondsPerImage = configuration.secondsPerImage
-        var quiet = logger
-        quiet.logLevel = .warning
-        let comfy = DevcloudComfy(configuration: comfyConfiguration, logger: quiet)
-        pod.comfyServer = comfy
-        let (ports, sink) = AsyncStream.makeStream(of: Int.self)
-        let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { comfy.register(on: $0) }) { sink.yield($0) }
-        let comfyTask = Task { try await app.run() }
-        pod.comfy = comfyTask
-        var comfyPort = 0
-        for await port in ports {
-            comfyPort = port
-            break
-        }
-        // The pod may have been halted (terminated, reclaimed, devcloud stopped) while ComfyUI
-        // came up: a worker started now would outlive it, an orphan nobody stops.
-        guard pods[pod.id] === pod, pod.desiredStatus == "RUNNING", pod.comfyServer === comfy else {
-            // Only this boot's ComfyUI: a later boot (a resume) may own the pod's fields now.
-            if pod.comfyServer === comfy { pod.comfyServer = nil }
-            if pod.comfy == comfyTask { pod.comfy = nil }
-            comfyTask.cancel()
-            return
-        }
-        var environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG", "TMPDIR"].contains($0.key) }
+        let volume = folder.appendingPathComponent("volume")
+        // The container disk: wiped at every start, as RunPod wipes it on stop.
+        let temporary = folder.appendingPathComponent("tmp")
+        try? FileManager.default.removeItem(at: temporary)
+        for made in [volume, temporary] { try? FileManager.default.createDirectory(at: made, withIntermediateDirectories: true) }
+        pod.comfyPort = freeComfyPort()
+        var environment = image.environment(
+            volume: volume, temporary: temporary, comfyPort: pod.comfyPort, brokenGPU: pod.brokenGPU,
+            promptLog: folder.appendingPathComponent("comfy-prompts.log"), secondsPerImage: configuration.secondsPerImage)
         for (key, value) in pod.environment { environment[key] = value }
         for (key, value) in configuration.workerEnvironment { environment[key] = value }
-        // What RunPod sets inside a pod, and the local mount of its volume.
+        // What RunPod sets inside a pod.
         environment["RUNPOD_POD_ID"] = pod.id
         environment["RUNPOD_GPU_COUNT"] = "\(pod.gpuCount)"
-        environment["SPOTQ_WORKSPACE"] = workspace.path
-        environment["SPOTQ_COMFY_URL"] = "http://127.0.0.1:\(comfyPort)"
-        environment["SPOTQ_GPU_CHECK"] = pod.brokenGPU
-            ? "echo 'RuntimeError: CUDA error: no CUDA-capable device is detected (devcloud)' >&2; exit 1" : "true"
+        let command = pod.dockerArgs.trimmingCharacters(in: .whitespaces).isEmpty ? "sleep infinity" : pod.dockerArgs
         do {
-            pod.worker = try LaunchedProcess(
-                executable: configuration.spotqExecutable, arguments: ["worker"], environment: environment,
-                outputPath: folder.appendingPathComponent("worker.log").path)
+            pod.container = try LaunchedProcess(
+                executable: "/bin/sh", arguments: ["-c", command], environment: environment,
+                outputPath: folder.appendingPathComponent("container.log").path, ownProcessGroup: true)
             pod.runtimeSince = Date()
-            logger.info("devcloud: pod \(pod.id) is up", metadata: ["comfy_port": "\(comfyPort)", "pid": "\(pod.worker!.pid)"])
+            logger.info("devcloud: pod \(pod.id) is up", metadata: ["comfy_port": "\(pod.comfyPort)", "pid": "\(pod.container!.pid)"])
         } catch {
-            logger.error("devcloud: pod \(pod.id) could not start its worker", metadata: ["error": "\(error)"])
+            logger.error("devcloud: pod \(pod.id) could not start its container", metadata: ["error": "\(error)"])
         }
     }
 
-    /// Stops a pod's container: SIGTERM to the worker, SIGKILL after `grace`; ComfyUI goes too.
+    /// A port no other pod of this devcloud uses and nothing listens on now.
+    func freeComfyPort() -> Int {
+        let taken = Set(pods.values.filter { $0.container != nil }.map(\.comfyPort))
+        for port in configuration.comfyPortBase..<(configuration.comfyPortBase + 2_000) where !taken.contains(port) && Self.canBind(port) {
+            return port
+        }
+        return configuration.comfyPortBase
+    }
+
+    static func canBind(_ port: Int) -> Bool {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { return false }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// Stops a pod's container as Docker does: SIGTERM to its first process, SIGKILL to all
+    /// of it after `grace` (or once the first process left).
     func halt(_ pod: Pod, grace: Duration, reason: String) async {
         pod.desiredStatus = "EXITED"
         pod.runtimeSince = nil
         pod.lastStatusChange = reason
-        let worker = pod.worker
-        let comfy = pod.comfy
-        pod.worker = nil
-        pod.comfy = nil
-        if let server = pod.comfyServer { promptsOfEndedPods += await server.started }
-        pod.comfyServer = nil
-        await worker?.terminate(grace: grace)
-        comfy?.cancel()
+        let container = pod.container
+        pod.container = nil
+        guard let container else { return }
+        if grace > .zero {
+            container.signal(SIGTERM)
+            _ = await container.wait(timeout: grace)
+        }
+        container.signalGroup(SIGKILL)
+        _ = await container.wait(timeout: .seconds(5))
+        await Self.waitForGroupToEnd(container.pid)
+    }
+
+    /// The rest of a killed group is gone a moment after its leader.
+    static func waitForGroupToEnd(_ group: pid_t) async {
+        for _ in 0..<250 where !PodProcesses.inGroup(group).isEmpty {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// A reclaim: SIGTERM then SIGKILL after the grace (`hard`: SIGKILL at once, like a host
@@ -388,17 +415,20 @@ public actor DevcloudCloud {
         case image, download
     }
 
-    /// SIGKILLs the worker of a running pod that is in `phase`; the pod itself keeps running.
+    /// SIGKILLs the `spotq worker` process of a running pod that is in `phase`; the pod's
+    /// container (its supervisor, ComfyUI) keeps running.
     func crashWorker(during phase: WorkerPhase) async -> String? {
         for pod in pods.values.sorted(by: { $0.id < $1.id }) where pod.desiredStatus == "RUNNING" {
-            guard let worker = pod.worker, !worker.hasExited else { continue }
+            guard let container = pod.container, !container.hasExited,
+                  let worker = PodProcesses.inGroup(container.pid).first(where: { $0.arguments.dropFirst().first == "worker" })
+            else { continue }
             let inPhase: Bool
             switch phase {
-            case .image: inPhase = await pod.comfyServer?.isGenerating ?? false
-            case .download: inPhase = Self.hasPartialDownload(folder(pod).appendingPathComponent("workspace"))
+            case .image: inPhase = Self.isGenerating(promptLog: folder(pod).appendingPathComponent("comfy-prompts.log"))
+            case .download: inPhase = Self.hasPartialDownload(folder(pod).appendingPathComponent("volume/models"))
             }
             guard inPhase else { continue }
-            worker.signal(SIGKILL)
+            kill(worker.pid, SIGKILL)
             crashCount += 1
             logger.info("devcloud: crashed the worker of pod \(pod.id) during \(phase.rawValue)")
             return pod.id
@@ -406,9 +436,21 @@ public actor DevcloudCloud {
         return nil
     }
 
-    /// A model download is under way when a non-empty `.partial` file sits in the workspace.
-    static func hasPartialDownload(_ workspace: URL) -> Bool {
-        guard let files = FileManager.default.enumerator(at: workspace, includingPropertiesForKeys: [.fileSizeKey]) else { return false }
+    /// The stand-in ComfyUI logs `started <id>` and `ended <id>`: it generates while the last
+    /// line is a start.
+    static func isGenerating(promptLog: URL) -> Bool {
+        guard let text = try? String(contentsOf: promptLog, encoding: .utf8) else { return false }
+        return text.split(separator: "\n").last?.hasPrefix("started ") ?? false
+    }
+
+    static func promptsStarted(promptLog: URL) -> Int {
+        guard let text = try? String(contentsOf: promptLog, encoding: .utf8) else { return 0 }
+        return text.split(separator: "\n").filter { $0.hasPrefix("started ") }.count
+    }
+
+    /// A model download is under way when a non-empty `.partial` file sits in the models folder.
+    static func hasPartialDownload(_ models: URL) -> Bool {
+        guard let files = FileManager.default.enumerator(at: models, includingPropertiesForKeys: [.fileSizeKey]) else { return false }
         for case let file as URL in files where file.lastPathComponent.hasSuffix(".partial") {
             if ((try? file.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) > 0 { return true }
         }
@@ -416,7 +458,10 @@ public actor DevcloudCloud {
     }
 
     func reclaimSomePod(hard: Bool) async -> String? {
-        let candidates = pods.values.filter { $0.desiredStatus == "RUNNING" && $0.worker.map { !$0.hasExited } == true && !$0.brokenGPU }
+        let candidates = pods.values.filter { pod in
+            pod.desiredStatus == "RUNNING" && !pod.brokenGPU
+                && pod.container.map { PodProcesses.inGroup($0.pid).contains { $0.arguments.dropFirst().first == "worker" } } == true
+        }
             .sorted { $0.id < $1.id }
         guard !candidates.isEmpty else { return nil }
         let pod = candidates[Int(random.next() * Double(candidates.count)) % candidates.count]
@@ -483,7 +528,7 @@ public actor DevcloudCloud {
     func summaryJSON() async -> String {
         let running = pods.values.filter { $0.desiredStatus == "RUNNING" }.count
         var prompts = promptsOfEndedPods
-        for pod in pods.values { prompts += await pod.comfyServer?.started ?? 0 }
+        for pod in pods.values { prompts += Self.promptsStarted(promptLog: folder(pod).appendingPathComponent("comfy-prompts.log")) }
         return #"{"pods": \#(pods.count), "running": \#(running), "rentals": \#(rentals), "reclaims": \#(reclaimCount), "kills": \#(killCount), "worker_crashes": \#(crashCount), "broken_gpus": \#(brokenGPUCount), "prompts_started": \#(prompts)}"#
     }
 

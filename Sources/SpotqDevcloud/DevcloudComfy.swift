@@ -242,6 +242,7 @@ public actor DevcloudComfy {
             let job = pending.removeFirst()
             running = job
             started += 1
+            logPrompt("started", job.id)
             // Real ComfyUI clears the interrupt flag as a prompt starts: one sent while idle is lost.
             interruptAt = nil
             let epochAtStart = epoch
@@ -267,8 +268,19 @@ public actor DevcloudComfy {
             guard epoch == epochAtStart else { continue }
             record(job.id, historyEntry(job, plan: plan, ending: ending))
             running = nil
+            logPrompt("ended", job.id)
         }
         worker = nil
+    }
+
+    /// One line to ``Configuration/promptLog``, appended (devcloud reads it from outside).
+    func logPrompt(_ what: String, _ id: String) {
+        guard let path = configuration.promptLog?.path else { return }
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { return }
+        defer { try? handle.close() }
+        _ = try? handle.seekToEnd()
+        try? handle.write(contentsOf: Data("\(what) \(id)\n".utf8))
     }
 
     /// Where and how a fault makes this prompt fail; nil when it does not touch the prompt

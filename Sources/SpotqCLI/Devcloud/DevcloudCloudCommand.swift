@@ -9,14 +9,16 @@ import SpotqDevcloud
 struct DevcloudCloudCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloud",
-        abstract: "The local cloud: RunPod's GraphQL API with pods as local `spotq worker` processes, a model host, and faults.",
+        abstract: "The local cloud: RunPod's GraphQL API with pods as local containers running the real pod bootstrap, a model host, and faults.",
         discussion: """
             Serves POST /graphql (RunPod's calls spotq uses; the key it accepts from SPOTQ_RUNPOD_API_KEY or SPOTQ_RUNPOD_API_KEY_FILE, never a flag) and the
             admin routes POST /devcloud/pods/{id}/reclaim, POST /devcloud/pods/{id}/kill, POST /devcloud/reclaim-one[?hard=true],
-            GET /devcloud/summary on --port; the model host (GET /models/{name}) on --assets-port. Each rented pod
-            gets <work-dir>/pods/<id>/{workspace,comfy-output,worker.log}, its own ComfyUI stand-in, and a
-            `spotq worker` started with the pod's environment (SPOTQ_WORKSPACE and SPOTQ_COMFY_URL point at
-            its local folder and ComfyUI).
+            POST /devcloud/crash-worker?during=image|download, GET /devcloud/summary on --port; the model host
+            (GET /models/{name}) on --assets-port. Each rented pod runs its dockerArgs as RunPod would (spotq's
+            default fetches the bootstrap from SPOTQ_SERVER_URL and runs it) with the pod's environment, its volume
+            in <work-dir>/pods/<id>/volume (SPOTQ_WORKSPACE), its output in container.log, and the pod image's
+            stand-ins from <work-dir>/image: nvidia-smi, torch's CUDA check, and a ComfyUI repository whose
+            main.py runs `spotq devcloud comfy`.
             """
     )
 
@@ -25,7 +27,7 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
     @Option(name: .customLong("assets-port"), help: "Port of the model host.") var assetsPort = 8090
     @OptionGroup var models: ModelHostOptions
     @Option(name: .customLong("work-dir"), help: "Where pods' folders go.") var workDirectory = ".spotq/devcloud"
-    @Option(name: .customLong("spotq"), help: "The spotq executable pods run (default: this one).") var spotqExecutable: String?
+    @Option(name: .customLong("spotq"), help: "The spotq executable the pods' ComfyUI stand-in runs (default: this one; the worker's binary comes from the spotq server).") var spotqExecutable: String?
     @Option(name: .customLong("min-bid"), help: "Lowest accepted spot bid, USD per GPU-hour.") var minimumBid = 0.13
     @Option(name: .customLong("on-demand-price"), help: "On-demand price, USD per GPU-hour.") var onDemandPrice = 0.25
     @Option(help: "GPUs for rent in all.") var stock = 8
@@ -70,7 +72,7 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
             configuration.workerEnvironment[String(pair[..<equals])] = String(pair[pair.index(after: equals)...])
         }
         try FileManager.default.createDirectory(at: configuration.root, withIntermediateDirectories: true)
-        let cloud = DevcloudCloud(configuration: configuration, logger: logger)
+        let cloud = try DevcloudCloud(configuration: configuration, logger: logger)
         let assetServer = DevcloudAssetServer(configuration: models.configuration, logger: logger)
         let api = DevcloudServer.makeApplication(host: host, port: port, logger: logger, register: { cloud.register(on: $0) }) { port in
             logger.info("devcloud: RunPod API on http://\(host):\(port)/graphql")

@@ -61,6 +61,7 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
     @Option(name: .customLong("seconds-per-image"), help: "devcloud: time each prompt takes.") var secondsPerImage = 2.0
     @Option(name: .customLong("interrupt-latency"), help: "devcloud: seconds a prompt runs on after an interrupt (the next step boundary).") var interruptLatency = 0.5
     @Option(help: "devcloud: make every prompt fail: checkpoint-unreadable or cuda-error.") var fault: String?
+    @Option(name: .customLong("prompt-log"), help: "devcloud: append `started <id>` and `ended <id>` to this file as prompts run.") var promptLog: String?
 
     func run() async throws {
         var logger = Logger(label: "spotq.devcloud.comfy")
@@ -76,6 +77,7 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
         configuration.secondsPerImage = secondsPerImage
         configuration.interruptLatency = interruptLatency
         configuration.disableMetadata = disableMetadata
+        configuration.promptLog = promptLog.map(url)
         if let fault {
             guard let chosen = DevcloudComfy.Fault(rawValue: fault) else {
                 throw ValidationError("--fault must be one of \(DevcloudComfy.Fault.allCases.map(\.rawValue).joined(separator: ", "))")

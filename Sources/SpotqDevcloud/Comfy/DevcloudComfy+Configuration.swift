@@ -30,6 +30,9 @@ extension DevcloudComfy {
         public var disableMetadata = false
         /// Set: every prompt fails this way (tests change it at run time with ``DevcloudComfy/setFault(_:)``).
         public var fault: Fault? = nil
+        /// devcloud: a file that gets `started <id>` and `ended <id>` as prompts run, read by
+        /// devcloud's cloud (whether a pod generates, how many prompts its pods started).
+        public var promptLog: URL? = nil
 
         /// Exactly these model folders; temp and input folders beside the output folder.
         public init(modelFolders: [String: [URL]], outputDirectory: URL) {
