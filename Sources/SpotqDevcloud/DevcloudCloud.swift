@@ -333,11 +333,14 @@ public actor DevcloudCloud {
         try? FileManager.default.removeItem(at: temporary)
         for made in [volume, temporary] { try? FileManager.default.createDirectory(at: made, withIntermediateDirectories: true) }
         pod.comfyPort = freeComfyPort()
-        var environment = image.environment(
+        var environment = pod.environment
+        for (key, value) in configuration.workerEnvironment { environment[key] = value }
+        // The container's own, last: the volume's mount (SPOTQ_WORKSPACE, which the pod's
+        // environment names as RunPod's mount path), its /tmp, the image's stand-ins.
+        let container = image.environment(
             volume: volume, temporary: temporary, comfyPort: pod.comfyPort, brokenGPU: pod.brokenGPU,
             promptLog: folder.appendingPathComponent("comfy-prompts.log"), secondsPerImage: configuration.secondsPerImage)
-        for (key, value) in pod.environment { environment[key] = value }
-        for (key, value) in configuration.workerEnvironment { environment[key] = value }
+        for (key, value) in container { environment[key] = value }
         // What RunPod sets inside a pod.
         environment["RUNPOD_POD_ID"] = pod.id
         environment["RUNPOD_GPU_COUNT"] = "\(pod.gpuCount)"

@@ -178,6 +178,7 @@ YAML
 
 comfy_supervisor=""
 worker_supervisor=""
+terminating=false
 # A reclaim's SIGTERM goes to the worker only: it may still use ComfyUI while it hands its
 # work back. Before the worker runs there is nothing to hand back.
 forward_termination() {
@@ -187,6 +188,7 @@ forward_termination() {
         exit 143
     fi
     log "termination notice: forwarding SIGTERM to the worker"
+    terminating=true
     kill -TERM "$worker_supervisor" 2>/dev/null || true
 }
 trap forward_termination TERM INT
@@ -244,6 +246,11 @@ while true; do
 done
 log "worker: ended with status $status"
 [[ -z "$comfy_supervisor" ]] || kill -TERM "$comfy_supervisor" 2>/dev/null || true
+# Being stopped: nothing left to wait for.
+if $terminating; then
+    wait "$comfy_supervisor" 2>/dev/null || true
+    exit 0
+fi
 # RunPod restarts a container whose command ends; the provisioner terminates the pod.
 sleep infinity &
 wait $! || true
