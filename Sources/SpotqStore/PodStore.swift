@@ -177,10 +177,14 @@ public struct PodStore: Sendable {
         return try rows.first?.decode(Bool.self, at: 0) ?? false
     }
 
-    /// A reclaimed pod is being resumed (with a new bid, for spot).
+    /// A reclaimed pod is being resumed (with a new bid, for spot). What its old worker was
+    /// doing is forgotten: the new one has said nothing yet, and is not judged stalled on the
+    /// old one's progress.
     public func resuming(_ id: Int64, bid: Double?) async throws {
         try await client.query("""
             UPDATE pods SET resume_attempts = resume_attempts + 1, provider_status = \(FleetPod.ProviderStatus.starting), last_seen_at = now(),
+                            activity = NULL, activity_since = NULL, progress_at = NULL, activity_item_id = NULL, activity_prompt_id = NULL,
+                            activity_asset = NULL, activity_bytes = NULL,
                             state = CASE WHEN state = ANY(\(PodState.sources(of: .resumed).sql)) THEN \(PodState.target(of: .resumed)) ELSE state END,
                             bid_usd_per_gpu_hour = coalesce(\(bid), bid_usd_per_gpu_hour)
             WHERE id = \(id)
