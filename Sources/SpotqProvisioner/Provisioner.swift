@@ -81,10 +81,12 @@ public actor Provisioner: Service {
             let live = try await pods.live()
             var limits = configuration.fleet.limits
             if !(await eventsAreRecorded()) {
-                // Pods' heartbeats are waiting in the broker, not in last_seen_at: none is silent,
-                // and once the recorder catches up (its prefetched events still being written while
-                // the queue already looks empty) silence counts from this round on.
+                // Pods' heartbeats are waiting in the broker, not in last_seen_at: none is silent
+                // (or stalled: their progress is in those heartbeats too), and once the recorder
+                // catches up (its prefetched events still being written while the queue already
+                // looks empty) silence and stalls count from this round on.
                 limits.silentAfterSeconds = .infinity
+                limits.stallAfterSeconds = .infinity
                 eventsUnrecordedAt = now
             }
             let planner = FleetPlanner(limits: limits)
@@ -209,6 +211,11 @@ public actor Provisioner: Service {
             }
         case .terminate(let id, let reason):
             guard let pod = live.first(where: { $0.id == id }) else { return }
+            try await terminate(pod, reason: reason)
+        case .replaceStalled(let id, let reason):
+            guard let pod = live.first(where: { $0.id == id }) else { return }
+            logger.warning("provisioner: pod \(pod.providerPodID ?? "#\(id)") is \(reason)", metadata: ["batch": "\(pod.batchID.map(String.init) ?? "-")"])
+            try await pods.alert(kind: "pod.stalled", message: "pod \(pod.providerPodID ?? "#\(id)") (batch \(pod.batchID.map(String.init) ?? "-")) \(reason)", pod: id)
             try await terminate(pod, reason: reason)
         case .drain(let id, let reason):
             guard let pod = live.first(where: { $0.id == id }), let providerID = pod.providerPodID else { return }

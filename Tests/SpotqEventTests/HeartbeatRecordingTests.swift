@@ -78,6 +78,8 @@ struct HeartbeatRecordingTests {
                 #expect(row.doing == "generating item \(items[0])")
                 #expect(abs((row.activitySince ?? .distantPast).timeIntervalSince(report.since)) < 0.01)
                 #expect(abs((row.progressAt ?? .distantPast).timeIntervalSince(report.progressAt)) < 0.01)
+                let provisioned = try #require(try await PodStore(client: fixture.postgres).pod(id))
+                #expect(provisioned.fleetPod.activity == .generating && provisioned.fleetPod.progressAt != nil)
             }
             let outcome: Result<Void, any Error>
             do { outcome = .success(try await expectRecorded()) } catch { outcome = .failure(error) }
