@@ -52,7 +52,7 @@ struct HeartbeatReportTests {
         #expect(try HeartbeatReport.read(heartbeat(ahead.detail), now: now).get() == ahead)
     }
 
-    @Test func everyActivity_isNamedAsTheSchemaAndTheREADMEName() {
+    @Test func theActivities_keepTheNamesMigration0019Checks() {
         #expect(WorkerActivity.allCases.map(\.rawValue) == ["starting", "waiting_for_work", "downloading", "waiting_for_asset", "generating", "uploading", "draining"])
     }
 }
