@@ -34,9 +34,9 @@ ALTER TABLE pods
 
 COMMENT ON COLUMN pods.activity IS
     'What the worker''s last heartbeat said it was doing: starting, waiting_for_work, downloading, waiting_for_asset, generating, uploading, draining; NULL before its first such heartbeat.';
-COMMENT ON COLUMN pods.activity_since IS 'When the worker entered its activity, by the pod''s clock.';
+COMMENT ON COLUMN pods.activity_since IS 'When the worker entered its activity, on the recorder''s clock (a pod''s clock off by over a minute is corrected).';
 COMMENT ON COLUMN pods.progress_at IS
-    'The worker''s progress mark, by the pod''s clock: the last time it moved forward (an item settled for good, a model ready, download bytes advancing), time spent waiting for work added. now() - progress_at past SPOTQ_POD_STALL_SECONDS: the provisioner replaces the pod.';
+    'The worker''s progress mark, on the recorder''s clock: the last time it moved forward (an item settled for good, a model ready, download bytes advancing), time spent waiting for work added. now() - progress_at past SPOTQ_POD_STALL_SECONDS: the provisioner replaces the pod.';
 COMMENT ON COLUMN pods.activity_item_id IS 'The item generated or uploaded, as the heartbeat said (an item of the pod''s batch).';
 COMMENT ON COLUMN pods.activity_prompt_id IS 'ComfyUI''s prompt id for the item being generated.';
 COMMENT ON COLUMN pods.activity_asset IS 'The model file downloaded or waited for.';

@@ -68,16 +68,17 @@ public struct EventStore: Sendable {
         try await connection.query("SELECT id FROM pods WHERE provider = \(pod.provider) AND provider_pod_id = \(pod.id)").first?.decode(Int64.self, at: 0)
     }
 
-    /// A sign of life, and what the worker is doing (``HeartbeatReport``): a report that
-    /// cannot be believed (an unknown activity, times in the future) is refused whole, so
-    /// the pod is not seen alive on its word either. One without a report keeps the last one.
+    /// A sign of life, and what the worker is doing (``HeartbeatReport``), its times on the
+    /// recorder's clock: a report that cannot be believed (an unknown activity, times in the
+    /// future) is refused whole, so the pod is not seen alive on its word either. One without
+    /// a report keeps the last one.
     static func applyHeartbeat(_ event: SpotqEvent, pod: Int64?, on connection: PostgresConnection) async throws {
-        let report: HeartbeatReport?
-        switch HeartbeatReport.read(event, now: Date()) {
+        let stated: HeartbeatReport?
+        switch HeartbeatReport.read(event) {
         case .failure(let refusal): throw Rejected(description: refusal.description)
-        case .success(let read): report = read
+        case .success(let read): stated = read
         }
-        guard let report else {
+        guard let report = stated?.onRecorderClock(sentAt: event.occurredAt, receivedAt: Date()) else {
             try await connection.query("UPDATE pods SET last_seen_at = now() WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))")
             return
         }
@@ -151,12 +152,13 @@ public struct EventStore: Sendable {
                 WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))
                 """)
         case .imageDone, .assetReady:
-            // Progress the next heartbeat will report anyway; kept now, so a pod that moved on
-            // just before the stall bound is not judged by the heartbeat before it. A pod with
-            // no reported activity keeps none (the columns go together).
+            // Progress the next heartbeat will report anyway; kept now (on the recorder's clock,
+            // like heartbeats' times), so a pod that moved on just before the stall bound is not
+            // judged by the heartbeat before. A pod with no reported activity keeps none (the
+            // columns go together).
             try await connection.query("""
                 UPDATE pods SET first_image_at = CASE WHEN \(event.kind == .imageDone) THEN coalesce(first_image_at, \(event.occurredAt)) ELSE first_image_at END,
-                                progress_at = CASE WHEN progress_at IS NULL THEN NULL ELSE greatest(progress_at, least(\(event.occurredAt), now())) END,
+                                progress_at = CASE WHEN progress_at IS NULL THEN NULL ELSE greatest(progress_at, now()) END,
                                 last_seen_at = now()
                 WHERE id = \(pod)
                 """)

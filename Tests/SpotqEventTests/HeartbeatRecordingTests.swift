@@ -71,7 +71,7 @@ struct HeartbeatRecordingTests {
                     return reasons
                 }
                 #expect(dead.contains { $0.hasPrefix("heartbeat refused: unknown activity 'mining'") }, "\(dead)")
-                #expect(dead.contains { $0.hasPrefix("heartbeat refused: progress_at") && $0.contains("s in the future") }, "\(dead)")
+                #expect(dead.contains { $0.hasPrefix("heartbeat refused: progress_at") && $0.contains("is in the future") }, "\(dead)")
                 // Still the good one's word: the refused ones changed nothing.
                 let row = try #require(try await FleetStatusStore(client: fixture.postgres).pods(includeTerminated: false).first { $0.id == id })
                 #expect(row.activity == "generating" && row.activityItemID == items[0] && row.activityPromptID == "prompt-1")
@@ -107,6 +107,16 @@ struct HeartbeatRecordingTests {
                     eventKey: "hb-2", kind: .heartbeat, batchID: batch, itemID: 987_654, pod: pod,
                     detail: HeartbeatReport(activity: .generating, since: Date(), progressAt: Date(), itemID: 987_654).detail), podRowID: id)
             }
+            // A pod whose clock runs an hour behind: 30 s without progress, not an hour.
+            let behind = Date().addingTimeInterval(-3_600)
+            try await store.record(SpotqEvent(
+                eventKey: "hb-3", kind: .heartbeat, batchID: batch, pod: pod,
+                detail: HeartbeatReport(activity: .waitingForAsset, since: behind.addingTimeInterval(-30), progressAt: behind.addingTimeInterval(-30)).detail,
+                occurredAt: behind), podRowID: id)
+            #expect(try await fixture.postgres.count("""
+                SELECT count(*) FROM pods WHERE id = \(id) AND activity = 'waiting_for_asset'
+                AND progress_at BETWEEN now() - interval '40 seconds' AND now() - interval '20 seconds'
+                """) == 1)
             try await PodStore(client: fixture.postgres).resuming(id, bid: nil)
             #expect(try await fixture.postgres.count("SELECT count(*) FROM pods WHERE id = \(id) AND activity IS NULL AND progress_at IS NULL AND activity_item_id IS NULL") == 1)
         }

@@ -12,7 +12,8 @@ import Foundation
 /// model ready, download bytes advancing), with the time it spent waiting for work added:
 /// `now - progress_at` is how long it has been busy without getting anywhere. A heartbeat
 /// without `activity` is a plain sign of life (stall not judged); one whose fields are bad is
-/// refused, not trusted (``read(_:now:)``).
+/// refused, not trusted (``read(_:)``). The recorder keeps its times on its own clock
+/// (``onRecorderClock(sentAt:receivedAt:)``).
 public struct HeartbeatReport: Sendable, Equatable {
     public var activity: WorkerActivity
     /// When the worker entered ``activity``.
@@ -39,9 +40,12 @@ public struct HeartbeatReport: Sendable, Equatable {
         self.bytes = bytes
     }
 
-    /// How far ahead of the recorder's clock a pod's times may be: pods' clocks are set by
-    /// NTP; a bit of drift is not a lie, minutes are.
-    public static let allowedClockSkewSeconds: TimeInterval = 120
+    /// An event's `occurred_at` is sent in whole seconds: a time in its report may be up to
+    /// this much after it without the pod contradicting itself.
+    static let sendTimeRounding: TimeInterval = 1
+    /// A pod's clock (or a heartbeat's wait in the broker) off by more than this from the
+    /// recorder's is corrected (``onRecorderClock(sentAt:receivedAt:)``); less is left as it is.
+    public static let clockCorrectionAfterSeconds: TimeInterval = 60
     static let maxTextLength = 255
 
     /// The heartbeat's `detail` (the item goes in the event's `item_id`).
@@ -61,9 +65,10 @@ public struct HeartbeatReport: Sendable, Equatable {
     }
 
     /// The report `event` (a heartbeat) carries: nil when it carries none (a plain sign of
-    /// life); a refusal for an unknown activity, a missing or unreadable time, a time more
-    /// than ``allowedClockSkewSeconds`` after `now`, or absurd numbers.
-    public static func read(_ event: SpotqEvent, now: Date) -> Result<HeartbeatReport?, Refusal> {
+    /// life); a refusal for an unknown activity, a missing or unreadable time, a time in the
+    /// future (after the heartbeat's own `occurred_at`), or absurd numbers. Judged on the
+    /// pod's own clock, so neither its skew nor a wait in the broker makes a report a lie.
+    public static func read(_ event: SpotqEvent) -> Result<HeartbeatReport?, Refusal> {
         let detail = event.detail
         guard let activityValue = detail["activity"] else { return .success(nil) }
         func refuse(_ reason: String) -> Result<HeartbeatReport?, Refusal> { .failure(Refusal(description: "heartbeat refused: \(reason)")) }
@@ -75,8 +80,8 @@ public struct HeartbeatReport: Sendable, Equatable {
             guard let value = detail[key]?.stringValue, let time = Self.parse(value) else {
                 return refuse("\(key) is \(detail[key].map(Self.quoted) ?? "missing"), not an ISO-8601 time")
             }
-            guard time.timeIntervalSince(now) <= allowedClockSkewSeconds else {
-                return refuse("\(key) \(value) is \(Int(time.timeIntervalSince(now))) s in the future")
+            guard time.timeIntervalSince(event.occurredAt) <= sendTimeRounding else {
+                return refuse("\(key) \(value) is in the future: \(Int(time.timeIntervalSince(event.occurredAt))) s after the heartbeat's own occurred_at")
             }
             times.append(time)
         }
@@ -96,6 +101,20 @@ public struct HeartbeatReport: Sendable, Equatable {
         }
         if let item = event.itemID, item <= 0 { return refuse("item_id \(item) is not an item") }
         return .success(report)
+    }
+
+    /// The report on the recorder's clock: when the heartbeat's `occurred_at` (`sentAt`, the
+    /// pod's clock) is more than ``clockCorrectionAfterSeconds`` from `receivedAt`, its times
+    /// move by the difference, so a pod whose clock runs an hour behind is not taken for an
+    /// hour stalled (nor one ahead for busy). A heartbeat that waited that long in the broker
+    /// looks that much fresher; the provisioner judges no stall while events wait unrecorded.
+    public func onRecorderClock(sentAt: Date, receivedAt: Date) -> HeartbeatReport {
+        let offset = receivedAt.timeIntervalSince(sentAt)
+        guard abs(offset) > Self.clockCorrectionAfterSeconds else { return self }
+        var report = self
+        report.since = min(since.addingTimeInterval(offset), receivedAt)
+        report.progressAt = min(progressAt.addingTimeInterval(offset), receivedAt)
+        return report
     }
 
     static func format(_ date: Date) -> String {
