@@ -215,8 +215,9 @@ public actor Provisioner: Service {
         case .replaceStalled(let id, let reason):
             guard let pod = live.first(where: { $0.id == id }) else { return }
             logger.warning("provisioner: pod \(pod.providerPodID ?? "#\(id)") is \(reason)", metadata: ["batch": "\(pod.batchID.map(String.init) ?? "-")"])
+            // Raised once it is gone: a termination that failed is tried (and judged) again next round.
+            guard try await terminate(pod, reason: reason) else { return }
             try await pods.alert(kind: "pod.stalled", message: "pod \(pod.providerPodID ?? "#\(id)") (batch \(pod.batchID.map(String.init) ?? "-")) \(reason)", pod: id)
-            try await terminate(pod, reason: reason)
         case .drain(let id, let reason):
             guard let pod = live.first(where: { $0.id == id }), let providerID = pod.providerPodID else { return }
             do {
@@ -229,7 +230,9 @@ public actor Provisioner: Service {
         }
     }
 
-    func terminate(_ pod: PodStore.PodRow, reason: String) async throws {
+    /// Returns false when the provider could not terminate it (tried again next round).
+    @discardableResult
+    func terminate(_ pod: PodStore.PodRow, reason: String) async throws -> Bool {
         if let providerID = pod.providerPodID {
             do {
                 try await provider.terminate(podID: providerID)
@@ -237,11 +240,12 @@ public actor Provisioner: Service {
                 // Already gone.
             } catch {
                 logger.warning("provisioner: could not terminate pod \(providerID); trying again next round", metadata: ["error": "\(error)"])
-                return
+                return false
             }
         }
         try await ended(pod, reason: reason)
         logger.info("provisioner: terminated pod \(pod.providerPodID ?? "#\(pod.id)"): \(reason)")
+        return true
     }
 
     /// Rents one pod for `batch`: the GPU type and market by expected USD per image when
