@@ -50,11 +50,15 @@ final class ActivityTracker: Sendable {
 
 extension Settlement {
     /// Whether settling this way moves the batch forward (stored, or given up for good), as
-    /// opposed to handing the item back or retrying it.
+    /// opposed to handing the item back or retrying it: an ack or a dead letter, or whatever
+    /// decision carries an `image.done` or a final `image.failed`.
     var movesForward: Bool {
         switch decision {
-        case .ack, .deadLetter: true
-        default: false
+        case .ack, .deadLetter: return true
+        default:
+            return (eventsBefore + eventsAfter).contains {
+                $0.kind == .imageDone || ($0.kind == .imageFailed && $0.detail["final"]?.boolValue == true)
+            }
         }
     }
 }

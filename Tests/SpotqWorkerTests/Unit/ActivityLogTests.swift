@@ -56,6 +56,9 @@ struct ActivityLogTests {
         #expect(Settlement(decision: .deadLetter(reason: "ComfyUI refused the workflow")).movesForward)
         #expect(!Settlement(decision: .retry(failures: 1)).movesForward)
         #expect(!Settlement(decision: .requeue).movesForward)
+        #expect(!Settlement(decision: .retry(failures: 1), eventsAfter: [.failed(2, "ComfyUI could not run the prompt", final: false)]).movesForward)
+        // Whatever decision dead-letters it, a final failure is the batch moving on.
+        #expect(Settlement(decision: .retry(failures: 3), eventsBefore: [.failed(2, "failed 3 times", final: true)]).movesForward)
     }
 
     @Test func aDownloadWhoseBytesAdvance_isProgress_andOneThatStopsIsNot() {
