@@ -81,10 +81,12 @@ public actor Provisioner: Service {
             let live = try await pods.live()
             var limits = configuration.fleet.limits
             if !(await eventsAreRecorded()) {
-                // Pods' heartbeats are waiting in the broker, not in last_seen_at: none is silent,
-                // and once the recorder catches up (its prefetched events still being written while
-                // the queue already looks empty) silence counts from this round on.
+                // Pods' heartbeats are waiting in the broker, not in last_seen_at: none is silent
+                // (or stalled: their progress is in those heartbeats too), and once the recorder
+                // catches up (its prefetched events still being written while the queue already
+                // looks empty) silence and stalls count from this round on.
                 limits.silentAfterSeconds = .infinity
+                limits.stallAfterSeconds = .infinity
                 eventsUnrecordedAt = now
             }
             let planner = FleetPlanner(limits: limits)
@@ -210,6 +212,12 @@ public actor Provisioner: Service {
         case .terminate(let id, let reason):
             guard let pod = live.first(where: { $0.id == id }) else { return }
             try await terminate(pod, reason: reason)
+        case .replaceStalled(let id, let reason):
+            guard let pod = live.first(where: { $0.id == id }) else { return }
+            logger.warning("provisioner: pod \(pod.providerPodID ?? "#\(id)") is \(reason)", metadata: ["batch": "\(pod.batchID.map(String.init) ?? "-")"])
+            // Raised once it is gone: a termination that failed is tried (and judged) again next round.
+            guard try await terminate(pod, reason: reason) else { return }
+            try await pods.alert(kind: "pod.stalled", message: "pod \(pod.providerPodID ?? "#\(id)") (batch \(pod.batchID.map(String.init) ?? "-")) \(reason)", pod: id)
         case .drain(let id, let reason):
             guard let pod = live.first(where: { $0.id == id }), let providerID = pod.providerPodID else { return }
             do {
@@ -222,7 +230,9 @@ public actor Provisioner: Service {
         }
     }
 
-    func terminate(_ pod: PodStore.PodRow, reason: String) async throws {
+    /// Returns false when the provider could not terminate it (tried again next round).
+    @discardableResult
+    func terminate(_ pod: PodStore.PodRow, reason: String) async throws -> Bool {
         if let providerID = pod.providerPodID {
             do {
                 try await provider.terminate(podID: providerID)
@@ -230,11 +240,12 @@ public actor Provisioner: Service {
                 // Already gone.
             } catch {
                 logger.warning("provisioner: could not terminate pod \(providerID); trying again next round", metadata: ["error": "\(error)"])
-                return
+                return false
             }
         }
         try await ended(pod, reason: reason)
         logger.info("provisioner: terminated pod \(pod.providerPodID ?? "#\(pod.id)"): \(reason)")
+        return true
     }
 
     /// Rents one pod for `batch`: the GPU type and market by expected USD per image when

@@ -32,16 +32,16 @@ public struct EventStore: Sendable {
             return try await client.withTransaction { connection in
                 var pod = podRowID
                 if pod == nil { pod = try await Self.podRow(named: event.pod, on: connection) }
-                if event.kind == .heartbeat {
-                    // A sign of life only: kept on the pod's row, not as a row of its own.
-                    try await connection.query("UPDATE pods SET last_seen_at = now() WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))")
-                    return true
-                }
                 if podRowID != nil, let item = event.itemID {
                     let owner = try await connection.query("SELECT batch_id FROM image_generation_queue WHERE id = \(item)").first?.decode(Int64?.self, at: 0)
                     guard owner == event.batchID else {
                         throw Rejected(description: "forged: item \(item) is not in batch \(event.batchID.map(String.init) ?? "none"), the sending pod's")
                     }
+                }
+                if event.kind == .heartbeat {
+                    // Kept on the pod's row, not as a row of its own.
+                    try await Self.applyHeartbeat(event, pod: pod, on: connection)
+                    return true
                 }
                 let detail = String(decoding: try SpotqEvent.encoder.encode(event.detail), as: UTF8.self)
                 let inserted = try await connection.query("""
@@ -66,6 +66,28 @@ public struct EventStore: Sendable {
     /// The row of the pod an event names; nil when spotq does not know it (yet).
     static func podRow(named pod: SpotqEvent.Pod, on connection: PostgresConnection) async throws -> Int64? {
         try await connection.query("SELECT id FROM pods WHERE provider = \(pod.provider) AND provider_pod_id = \(pod.id)").first?.decode(Int64.self, at: 0)
+    }
+
+    /// A sign of life, and what the worker is doing (``HeartbeatReport``), its times on the
+    /// recorder's clock: a report that cannot be believed (an unknown activity, times in the
+    /// future) is refused whole, so the pod is not seen alive on its word either. One without
+    /// a report keeps the last one.
+    static func applyHeartbeat(_ event: SpotqEvent, pod: Int64?, on connection: PostgresConnection) async throws {
+        let stated: HeartbeatReport?
+        switch HeartbeatReport.read(event) {
+        case .failure(let refusal): throw Rejected(description: refusal.description)
+        case .success(let read): stated = read
+        }
+        guard let report = stated?.onRecorderClock(sentAt: event.occurredAt, receivedAt: Date()) else {
+            try await connection.query("UPDATE pods SET last_seen_at = now() WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))")
+            return
+        }
+        try await connection.query("""
+            UPDATE pods SET last_seen_at = now(), activity = \(report.activity.rawValue), activity_since = \(report.since), progress_at = \(report.progressAt),
+                            activity_item_id = \(report.itemID), activity_prompt_id = \(report.promptID), activity_asset = \(report.asset),
+                            activity_bytes = \(report.bytes)
+            WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))
+            """)
     }
 
     /// What ``EventTrust`` needs to know of the pod whose own broker user is `brokerUser`;
@@ -110,7 +132,8 @@ public struct EventStore: Sendable {
     /// A pod's own events keep its row current: `state` events move its state as
     /// ``PodState/after(_:)`` allows (a pod cannot report itself reclaimed or terminated, and
     /// a reclaimed, GPU-failed or terminated pod's late reports change nothing), the first
-    /// `image.done` sets `first_image_at`, and every event is a sign of life.
+    /// `image.done` sets `first_image_at`, `image.done` and `asset.ready` move its progress
+    /// mark on, and every event is a sign of life.
     static func applyToPod(_ event: SpotqEvent, pod: Int64?, on connection: PostgresConnection) async throws {
         switch event.kind {
         case .state:
@@ -128,12 +151,18 @@ public struct EventStore: Sendable {
                                 started_at = CASE WHEN state = ANY(\(sources.sql)) AND \(target == .starting) THEN coalesce(started_at, \(event.occurredAt)) ELSE started_at END
                 WHERE id = \(pod) AND state = ANY(\(PodState.live.sql))
                 """)
-        case .imageDone:
+        case .imageDone, .assetReady:
+            // Progress the next heartbeat will report anyway; kept now (on the recorder's clock,
+            // like heartbeats' times), so a pod that moved on just before the stall bound is not
+            // judged by the heartbeat before. A pod with no reported activity keeps none (the
+            // columns go together).
             try await connection.query("""
-                UPDATE pods SET first_image_at = coalesce(first_image_at, \(event.occurredAt)), last_seen_at = now()
+                UPDATE pods SET first_image_at = CASE WHEN \(event.kind == .imageDone) THEN coalesce(first_image_at, \(event.occurredAt)) ELSE first_image_at END,
+                                progress_at = CASE WHEN progress_at IS NULL THEN NULL ELSE greatest(progress_at, now()) END,
+                                last_seen_at = now()
                 WHERE id = \(pod)
                 """)
-        case .heartbeat, .assetReady, .assetFailed, .imageStarted, .imageFailed, .imageInterrupted:
+        case .heartbeat, .assetFailed, .imageStarted, .imageFailed, .imageInterrupted:
             try await connection.query("UPDATE pods SET last_seen_at = now() WHERE id = \(pod)")
         }
     }

@@ -101,10 +101,39 @@ public struct FleetStatusStore: Sendable {
         public var interruptions: Int
         public var lastSeenAt: Date?
         public var lastError: String?
+        /// What its worker's last heartbeat said it was doing, since when, and its progress
+        /// mark (migration 0019); nil before a heartbeat said.
+        public var activity: String?
+        public var activitySince: Date?
+        public var progressAt: Date?
+        public var activityItemID: Int64?
+        public var activityPromptID: String?
+        public var activityAsset: String?
+        public var activityBytes: Int64?
 
         enum CodingKeys: String, CodingKey {
             case id, provider, providerPodID = "provider_pod_id", batchID = "batch_id", spot, state, providerStatus = "provider_status"
             case usdPerHour = "usd_per_hour", accruedUSD = "accrued_usd", interruptions, lastSeenAt = "last_seen_at", lastError = "last_error"
+            case activity, activitySince = "activity_since", progressAt = "progress_at", activityItemID = "activity_item_id"
+            case activityPromptID = "activity_prompt_id", activityAsset = "activity_asset", activityBytes = "activity_bytes"
+        }
+
+        /// The activity in a few words, e.g. "generating item 12", "downloading base.safetensors
+        /// (1.2 GB)"; nil when none was reported.
+        public var doing: String? {
+            guard let activity else { return nil }
+            var words = [activity.replacingOccurrences(of: "_", with: " ")]
+            if let item = activityItemID { words.append("item \(item)") }
+            if let asset = activityAsset { words.append(asset) }
+            if let bytes = activityBytes { words.append("(\(Self.size(bytes)))") }
+            return words.joined(separator: " ")
+        }
+
+        static func size(_ bytes: Int64) -> String {
+            let value = Double(bytes)
+            if value >= 1e9 { return String(format: "%.1f GB", value / 1e9) }
+            if value >= 1e6 { return String(format: "%.1f MB", value / 1e6) }
+            return "\(bytes) B"
         }
     }
 
@@ -112,7 +141,8 @@ public struct FleetStatusStore: Sendable {
     public func pods(includeTerminated: Bool) async throws -> [PodRow] {
         let rows = try await client.query(PostgresQuery(sql: """
             SELECT id, provider, provider_pod_id, batch_id, interruptible, state, provider_status, coalesce(price_usd_per_hour, 0)::float8,
-                   accrued_usd::float8, interruptions, last_seen_at, last_error
+                   accrued_usd::float8, interruptions, last_seen_at, last_error,
+                   activity, activity_since, progress_at, activity_item_id, activity_prompt_id, activity_asset, activity_bytes
             FROM pods WHERE ($1 OR state = ANY($2)) AND provider_pod_id IS NOT NULL ORDER BY id DESC
             """, parameters: [includeTerminated, PodState.live.sql]))
         return try rows.map { row in
@@ -120,7 +150,10 @@ public struct FleetStatusStore: Sendable {
                 id: try row.decode(Int64.self, at: 0), provider: try row.decode(String.self, at: 1), providerPodID: try row.decode(String?.self, at: 2),
                 batchID: try row.decode(Int64?.self, at: 3), spot: try row.decode(Bool.self, at: 4), state: try row.decode(String.self, at: 5),
                 providerStatus: try row.decode(String?.self, at: 6), usdPerHour: try row.decode(Double.self, at: 7), accruedUSD: try row.decode(Double.self, at: 8),
-                interruptions: Int(try row.decode(Int32.self, at: 9)), lastSeenAt: try row.decode(Date?.self, at: 10), lastError: try row.decode(String?.self, at: 11))
+                interruptions: Int(try row.decode(Int32.self, at: 9)), lastSeenAt: try row.decode(Date?.self, at: 10), lastError: try row.decode(String?.self, at: 11),
+                activity: try row.decode(String?.self, at: 12), activitySince: try row.decode(Date?.self, at: 13), progressAt: try row.decode(Date?.self, at: 14),
+                activityItemID: try row.decode(Int64?.self, at: 15), activityPromptID: try row.decode(String?.self, at: 16),
+                activityAsset: try row.decode(String?.self, at: 17), activityBytes: try row.decode(Int64?.self, at: 18))
         }
     }
 }

@@ -36,19 +36,25 @@ public struct PodStore: Sendable {
         public var lastSeenAt: Date?
         /// The pod's own broker user; nil when pods share one login.
         public var brokerUser: String?
+        /// What its worker's last heartbeat said (``HeartbeatReport``); nil before one did.
+        public var activity: WorkerActivity?
+        public var activitySince: Date?
+        public var progressAt: Date?
 
         public var fleetPod: FleetPod {
             FleetPod(
                 id: id, batchID: batchID, state: state, providerStatus: providerStatus.flatMap(FleetPod.ProviderStatus.init(rawValue:)),
                 interruptible: interruptible, requestedAt: requestedAt, priceUSDPerHour: priceUSDPerHour,
-                resumeAttempts: resumeAttempts, stopRequested: stopRequested, lastSeenAt: lastSeenAt)
+                resumeAttempts: resumeAttempts, stopRequested: stopRequested, lastSeenAt: lastSeenAt,
+                activity: activity, activitySince: activitySince, progressAt: progressAt)
         }
     }
 
     static let columns = """
         id, batch_id, provider, provider_pod_id, name, state, provider_status, interruptible, bid_usd_per_gpu_hour::float8,
         coalesce(price_usd_per_hour, 0)::float8, gpu_count, coalesce(volume_gb, 0), coalesce(storage_usd_per_gb_month, 0)::float8,
-        requested_at, accrued_until, accrued_usd::float8, resume_attempts, stop_requested_at IS NOT NULL, last_seen_at, broker_user
+        requested_at, accrued_until, accrued_usd::float8, resume_attempts, stop_requested_at IS NOT NULL, last_seen_at, broker_user,
+        activity, activity_since, progress_at
         """
 
     static func row(_ row: PostgresRow) throws -> PodRow {
@@ -61,7 +67,9 @@ public struct PodStore: Sendable {
             storageUSDPerGBMonth: try row.decode(Double.self, at: 12), requestedAt: try row.decode(Date.self, at: 13),
             accruedUntil: try row.decode(Date?.self, at: 14), accruedUSD: try row.decode(Double.self, at: 15),
             resumeAttempts: Int(try row.decode(Int32.self, at: 16)), stopRequested: try row.decode(Bool.self, at: 17),
-            lastSeenAt: try row.decode(Date?.self, at: 18), brokerUser: try row.decode(String?.self, at: 19))
+            lastSeenAt: try row.decode(Date?.self, at: 18), brokerUser: try row.decode(String?.self, at: 19),
+            activity: try row.decode(String?.self, at: 20).flatMap(WorkerActivity.init(rawValue:)), activitySince: try row.decode(Date?.self, at: 21),
+            progressAt: try row.decode(Date?.self, at: 22))
     }
 
     /// Pods not yet terminated.
@@ -177,10 +185,14 @@ public struct PodStore: Sendable {
         return try rows.first?.decode(Bool.self, at: 0) ?? false
     }
 
-    /// A reclaimed pod is being resumed (with a new bid, for spot).
+    /// A reclaimed pod is being resumed (with a new bid, for spot). What its old worker was
+    /// doing is forgotten: the new one has said nothing yet, and is not judged stalled on the
+    /// old one's progress.
     public func resuming(_ id: Int64, bid: Double?) async throws {
         try await client.query("""
             UPDATE pods SET resume_attempts = resume_attempts + 1, provider_status = \(FleetPod.ProviderStatus.starting), last_seen_at = now(),
+                            activity = NULL, activity_since = NULL, progress_at = NULL, activity_item_id = NULL, activity_prompt_id = NULL,
+                            activity_asset = NULL, activity_bytes = NULL,
                             state = CASE WHEN state = ANY(\(PodState.sources(of: .resumed).sql)) THEN \(PodState.target(of: .resumed)) ELSE state END,
                             bid_usd_per_gpu_hour = coalesce(\(bid), bid_usd_per_gpu_hour)
             WHERE id = \(id)

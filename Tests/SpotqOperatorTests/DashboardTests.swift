@@ -58,6 +58,11 @@ struct DashboardTests {
                 let id = try await eventually("the dead letter recorded", timeout: .seconds(30)) { () -> Int64? in
                     try await postgres.query("SELECT id FROM dead_letters").first?.decode(Int64.self, at: 0)
                 }
+                // A pod whose worker said, a minute ago, it has been generating item 7 for ten minutes.
+                try await postgres.query("""
+                    INSERT INTO pods (provider, provider_pod_id, gpu_type, interruptible, bid_usd_per_gpu_hour, state, activity, activity_since, progress_at, activity_item_id)
+                    VALUES ('devcloud', 'dash-1', 'A4000', true, 0.12, 'generating', 'generating', now() - interval '10 minutes', now() - interval '10 minutes', 7)
+                    """)
 
                 // The doors: no token, a wrong one, and another site's page.
                 #expect(try await curl([base + "/v1/ops/overview"]).status == 401)
@@ -76,6 +81,7 @@ struct DashboardTests {
                 #expect(shown["dead_letter_ids"] as? [String] == ["\(id)"])
                 #expect(shown["injected_elements"] as? Int == 0, "hostile text must stay text")
                 #expect(shown["replay"] as? String == "replayed", "\(shown)")
+                #expect((shown["pods_rows"] as? [String])?.contains { $0.contains("generating item 7") && $0.contains("10 min ago") } == true, "what the pod's worker is doing: \(shown)")
                 // The replay really happened: recorded, and the request is back in spotq.enqueue.
                 #expect(try await postgres.query("SELECT replay_count FROM dead_letters WHERE id = \(id)")[0].decode(Int32.self, at: 0) == 1)
                 let ready = try await connection.withChannel { try await $0.declareQueuePassive(BrokerNames.enqueueQueue).messageCount }

@@ -107,6 +107,7 @@ def main():
               dead_letter_ids: [...document.querySelectorAll('[data-replay]')].map(b => b.getAttribute('data-replay')),
               plot_lines: document.querySelectorAll('#plot polyline').length,
               injected_elements: document.querySelectorAll('#dead-letters img, #dead-letters script').length,
+              pods_rows: [...document.querySelectorAll('#pods tr')].slice(1).map(r => [...r.children].map(c => c.textContent).join(' | ')),
               status: document.getElementById('status').textContent
             };
         })()""")

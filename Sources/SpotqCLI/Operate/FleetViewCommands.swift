@@ -92,7 +92,7 @@ struct BatchesCommand: AsyncParsableCommand {
 
 /// `spotq pods`.
 struct PodsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pods", abstract: "Pods with state and cost (live ones; --all for every pod).")
+    static let configuration = CommandConfiguration(commandName: "pods", abstract: "Pods with state, cost and what their workers are doing (live ones; --all for every pod).")
     @OptionGroup var connection: ConnectionOptions
     @Flag(help: "Terminated pods too.") var all = false
     @Flag(help: "Print JSON.") var json = false
@@ -100,12 +100,17 @@ struct PodsCommand: AsyncParsableCommand {
     func run() async throws {
         let pods = try await OperatorView.withPostgres(connection) { try await FleetStatusStore(client: $0).pods(includeTerminated: all) }
         if json { return try OperatorView.printJSON(pods) }
-        var table = TextTable([("pod", .right), ("provider id", .left), ("batch", .right), ("market", .left), ("state", .left), ("provider", .left), ("USD/h", .right), ("USD", .right), ("reclaims", .right), ("seen", .left), ("last error", .left)])
+        var table = TextTable([
+            ("pod", .right), ("provider id", .left), ("batch", .right), ("market", .left), ("state", .left), ("provider", .left), ("USD/h", .right), ("USD", .right),
+            ("reclaims", .right), ("seen", .left), ("doing", .left), ("since", .left), ("progress", .left), ("last error", .left),
+        ])
         for pod in pods {
+            // "progress": the worker's last step forward; one long ago while it is busy is a stall.
             table.add([
                 "\(pod.id)", pod.providerPodID ?? "-", pod.batchID.map(String.init) ?? "-", pod.spot ? "spot" : "on-demand", pod.state,
                 pod.providerStatus ?? "-", OperatorView.usd(pod.usdPerHour), OperatorView.usd(pod.accruedUSD), "\(pod.interruptions)",
-                pod.lastSeenAt.map { OperatorView.ago($0) } ?? "-", String((pod.lastError ?? "").prefix(50)),
+                pod.lastSeenAt.map { OperatorView.ago($0) } ?? "-", String((pod.doing ?? "-").prefix(40)),
+                pod.activitySince.map { OperatorView.ago($0) } ?? "-", pod.progressAt.map { OperatorView.ago($0) } ?? "-", String((pod.lastError ?? "").prefix(50)),
             ])
         }
         print(pods.isEmpty ? "no \(all ? "" : "live ")pods" : table.render())

@@ -3,8 +3,9 @@
 public enum EventKind: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
     /// The pod's worker changed state; the event's `state` says to which (routed `pod.<state>`).
     case state
-    /// A sign of life, every SPOTQ_HEARTBEAT_SECONDS; kept as the pod's `last_seen_at`, not
-    /// as a row of `pod_events`.
+    /// A sign of life, every SPOTQ_HEARTBEAT_SECONDS, with what the worker is doing
+    /// (``HeartbeatReport``); kept on the pod's row (`last_seen_at`, `activity`,
+    /// `progress_at`…), not as a row of `pod_events`.
     case heartbeat = "pod.heartbeat"
     /// A model file is on the pod's disk, verified (detail: filename, bytes, reused).
     case assetReady = "asset.ready"

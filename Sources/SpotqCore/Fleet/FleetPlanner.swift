@@ -29,12 +29,23 @@ public struct FleetPod: Sendable, Equatable {
     public var stopRequested: Bool
     /// Last sign of life from its worker (events, heartbeats) or its rental.
     public var lastSeenAt: Date?
+    /// What its worker's last heartbeat said it was doing, and since when; nil when it said
+    /// nothing of it (not yet, or since a resume).
+    public var activity: WorkerActivity?
+    public var activitySince: Date?
+    /// Its worker's progress mark (``HeartbeatReport/progressAt``): busy without moving
+    /// forward since then. nil: no heartbeat reported one.
+    public var progressAt: Date?
 
     public init(
         id: Int64, batchID: Int64?, state: PodState, providerStatus: ProviderStatus?, interruptible: Bool, requestedAt: Date,
-        priceUSDPerHour: Double, resumeAttempts: Int = 0, stopRequested: Bool = false, lastSeenAt: Date? = nil
+        priceUSDPerHour: Double, resumeAttempts: Int = 0, stopRequested: Bool = false, lastSeenAt: Date? = nil,
+        activity: WorkerActivity? = nil, activitySince: Date? = nil, progressAt: Date? = nil
     ) {
         self.lastSeenAt = lastSeenAt
+        self.activity = activity
+        self.activitySince = activitySince
+        self.progressAt = progressAt
         self.id = id
         self.batchID = batchID
         self.state = state
@@ -57,6 +68,9 @@ public enum FleetAction: Sendable, Equatable {
     case terminate(podID: Int64, reason: String)
     /// Stop the pod (SIGTERM: the worker hands its deliveries back), then terminate it.
     case drain(podID: Int64, reason: String)
+    /// Terminate a pod whose worker lives but is stuck, with a fleet alert: unlike a broken
+    /// GPU or a finished batch, a stall has a cause an operator should look into.
+    case replaceStalled(podID: Int64, reason: String)
 }
 
 /// Sizing and recovery rules, pure: the same snapshot and pods give the same actions.
@@ -75,6 +89,11 @@ public struct FleetPlanner: Sendable {
         /// A running pod whose worker said nothing (no event, no heartbeat) for this long has
         /// lost its worker: it is terminated and replaced. Workers beat every minute.
         public var silentAfterSeconds = 300.0
+        /// A running pod whose worker beats but has made no progress (``FleetPod/progressAt``)
+        /// for this long is stuck: terminated and replaced. Longer than one image may take: the
+        /// worker gives an image up after 1800 s (about 130 times the seed's 14 s), and a
+        /// download whose bytes advance, or a worker waiting for work, is progress.
+        public var stallAfterSeconds = 1800.0
 
         public init() {}
     }
@@ -121,6 +140,11 @@ public struct FleetPlanner: Sendable {
                 // The container runs (`sleep infinity`) but its worker is gone: its deliveries
                 // went back when its connection closed; the GPU would idle at our cost.
                 actions.append(.terminate(podID: pod.id, reason: "no word from its worker for \(Int(limits.silentAfterSeconds)) s; replacing it"))
+            } else if pod.providerStatus == .running, !PodState.notYetWorking.contains(pod.state), let progressAt = pod.progressAt,
+                      now.timeIntervalSince(max(progressAt, eventsRecordedSince ?? .distantPast)) > limits.stallAfterSeconds {
+                // Alive (its heartbeats come) but stuck: a lost prompt, a hung ComfyUI, a dead
+                // consumer. Its deliveries go back when its connection closes.
+                actions.append(.replaceStalled(podID: pod.id, reason: Self.stallReason(pod, now: now, allowed: limits.stallAfterSeconds)))
             } else {
                 active.append(pod)
             }
@@ -166,5 +190,17 @@ public struct FleetPlanner: Sendable {
             }
         }
         return actions
+    }
+
+    /// E.g. "stalled: no progress from its worker for 1843 s (allowed 1800 s), generating
+    /// for 1843 s; replacing it".
+    static func stallReason(_ pod: FleetPod, now: Date, allowed: Double) -> String {
+        // Rounded up: past the bound by a fraction must not read as "for 6 s (allowed 6 s)".
+        let stalled = Int(now.timeIntervalSince(pod.progressAt ?? now).rounded(.up))
+        var doing = ""
+        if let activity = pod.activity {
+            doing = ", \(activity)" + (pod.activitySince.map { " for \(Int(now.timeIntervalSince($0))) s" } ?? "")
+        }
+        return "stalled: no progress from its worker for \(stalled) s (allowed \(Int(allowed)) s)\(doing); replacing it"
     }
 }

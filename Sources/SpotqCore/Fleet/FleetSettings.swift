@@ -63,6 +63,7 @@ public struct FleetSettings: Sendable {
         settings.limits.startTimeoutSeconds = try source.double(nil, env: "SPOTQ_POD_START_TIMEOUT_SECONDS", default: 900, range: 5...86_400)
         settings.limits.maxResumeAttempts = try source.integer(nil, env: "SPOTQ_POD_RESUME_ATTEMPTS", default: 1, range: 0...100)
         settings.limits.silentAfterSeconds = try source.double(nil, env: "SPOTQ_POD_SILENT_SECONDS", default: 300, range: 5...86_400)
+        settings.limits.stallAfterSeconds = try source.double(nil, env: "SPOTQ_POD_STALL_SECONDS", default: 1800, range: 5...604_800)
         settings.bids.baseUSDPerGPUHour = try source.double(nil, env: "SPOTQ_BID_USD", default: 0.12, range: 0.001...1_000)
         settings.bids.stepUSD = try source.double(nil, env: "SPOTQ_BID_STEP_USD", default: 0.01, range: 0...1_000)
         settings.bids.maxIncreaseUSD = try source.double(nil, env: "SPOTQ_BID_MAX_INCREASE_USD", default: 0.05, range: 0...1_000)

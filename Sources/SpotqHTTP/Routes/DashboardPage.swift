@@ -66,6 +66,20 @@ function table(id, headers, rows) {
   rows.forEach(cells => { const r = el("tr"); cells.forEach(c => r.appendChild(c instanceof Node ? c : el("td", c))); t.appendChild(r); });
 }
 function num(v) { return el("td", v, {class: "num"}); }
+// What a pod's worker said it was doing (its heartbeat), e.g. "generating item 12".
+function doing(p) {
+  if (!p.activity) return "–";
+  const words = [p.activity.replaceAll("_", " ")];
+  if (p.activity_item_id != null) words.push("item " + p.activity_item_id);
+  if (p.activity_asset) words.push(p.activity_asset);
+  if (p.activity_bytes != null) words.push("(" + (p.activity_bytes / 1e6).toFixed(1) + " MB)");
+  return words.join(" ");
+}
+function ago(at, now) {
+  if (!at) return "–";
+  const s = Math.max(0, Math.round((Date.parse(now) - Date.parse(at)) / 1000));
+  return s < 120 ? s + " s ago" : s < 7200 ? Math.floor(s / 60) + " min ago" : Math.floor(s / 3600) + " h ago";
+}
 function card(label, value, id) {
   const c = el("div", null, {class: "card", id: id});
   c.appendChild(el("div", value, {class: "value"})); c.appendChild(el("div", label, {class: "label"})); return c;
@@ -115,8 +129,9 @@ async function refresh() {
     const cell = el("td"); cell.appendChild(bar);
     return [b.id, b.status, cell, num(b.done), num(b.failed), num(b.remaining), num(b.live_pods), num(usd(b.estimated_usd)), num(usd(b.accrued_usd))];
   }));
-  table("pods", ["pod", "provider id", "batch", "market", "state", "provider", "USD/h", "USD", "reclaims", "last error"], data.pods.map(p =>
-    [p.id, p.provider_pod_id || "–", p.batch_id || "–", p.spot ? "spot" : "on-demand", p.state, p.provider_status || "–", num(usd(p.usd_per_hour)), num(usd(p.accrued_usd)), num(p.interruptions), p.last_error || ""]));
+  table("pods", ["pod", "provider id", "batch", "market", "state", "provider", "USD/h", "USD", "reclaims", "doing", "since", "progress", "last error"], data.pods.map(p =>
+    [p.id, p.provider_pod_id || "–", p.batch_id || "–", p.spot ? "spot" : "on-demand", p.state, p.provider_status || "–", num(usd(p.usd_per_hour)), num(usd(p.accrued_usd)), num(p.interruptions),
+     doing(p), ago(p.activity_since, data.generated_at), ago(p.progress_at, data.generated_at), p.last_error || ""]));
   table("dead-letters", ["id", "when", "from", "reason", "body", "replays", ""], data.dead_letters.map(d => {
     const button = el("button", "Replay", {"data-replay": d.id}); button.addEventListener("click", () => replay(d.id));
     const action = el("td"); action.appendChild(button); action.appendChild(el("span", "", {"data-replay-status": d.id}));

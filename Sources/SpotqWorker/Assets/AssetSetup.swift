@@ -46,6 +46,7 @@ struct AssetSetup: Sendable {
         if alreadyVerified(asset) {
             logger.info("worker: \(asset.filename) already on disk (verified by an earlier run)")
             availability.markReady(asset.filename)
+            events.activity.progressed()
             await events.publish(.assetReady, detail: ["filename": .string(asset.filename), "reused": .bool(true)])
             return
         }
@@ -57,14 +58,18 @@ struct AssetSetup: Sendable {
             return
         }
         var lastError = ""
+        events.activity.downloading(asset.filename, bytes: 0)
         for attempt in 1...attempts {
             let started = ContinuousClock.now
             do {
-                let result = try await http.download(asset.sourceURL, to: file, expectedSHA256: asset.sha256, expectedSize: asset.sizeBytes)
+                let result = try await http.download(
+                    asset.sourceURL, to: file, expectedSHA256: asset.sha256, expectedSize: asset.sizeBytes,
+                    progress: { [activity = events.activity] in activity.downloading(asset.filename, bytes: $0.receivedBytes) })
                 try asset.sha256.write(to: marker(asset), atomically: true, encoding: .utf8)
                 let seconds = Double((ContinuousClock.now - started).components.seconds)
                 logger.info("worker: \(asset.filename) ready", metadata: ["bytes": "\(result.totalBytes)", "resumed_from": "\(result.resumedFrom)"])
                 availability.markReady(asset.filename)
+                events.activity.downloadEnded(asset.filename, ready: true)
                 await events.publish(.assetReady, detail: [
                     "filename": .string(asset.filename), "bytes": .number(Double(result.totalBytes)),
                     "resumed_from": .number(Double(result.resumedFrom)), "seconds": .number(seconds),
@@ -79,6 +84,7 @@ struct AssetSetup: Sendable {
             }
         }
         availability.markFailed(asset.filename, reason: lastError)
+        events.activity.downloadEnded(asset.filename, ready: false)
         await events.publish(.assetFailed, detail: ["filename": .string(asset.filename), "reason": .string(String(lastError.prefix(1_000)))])
     }
 }

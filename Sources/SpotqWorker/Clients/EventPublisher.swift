@@ -11,16 +11,20 @@ actor EventPublisher {
     let batchID: Int64
     let pod: SpotqEvent.Pod
     let logger: Logger
+    /// What the worker is doing, for its heartbeats; kept here because every part that
+    /// reports events (work loop, downloads) also says what it is doing.
+    nonisolated let activity: ActivityTracker
     private var channel: AMQPChannel?
     private var sequence = 0
     private let run = UUID().uuidString.prefix(8).lowercased()
 
-    init(amqp: AMQPClient, exchange: String, batchID: Int64, pod: SpotqEvent.Pod, logger: Logger) {
+    init(amqp: AMQPClient, exchange: String, batchID: Int64, pod: SpotqEvent.Pod, logger: Logger, activity: ActivityTracker = ActivityTracker()) {
         self.amqp = amqp
         self.exchange = exchange
         self.batchID = batchID
         self.pod = pod
         self.logger = logger
+        self.activity = activity
     }
 
     /// Publishes on its own channel, opened again (on a reconnected connection) after a

@@ -9,6 +9,7 @@ struct ImageAttempt: Sendable {
     let comfy: ComfyClient
     let api: ServerAPI
     let notice: TerminationNotice
+    let activity: ActivityTracker
 
     /// Generates and uploads, racing the termination deadline. At the deadline the answer is
     /// `.interrupted`: the attempt is cancelled, and its HTTP calls abort within milliseconds.
@@ -31,6 +32,7 @@ struct ImageAttempt: Sendable {
         let images: [ComfyClient.Image]
         do {
             let promptID = try await comfy.submit(workflowJSON: item.workflowJSON, promptID: UUID().uuidString.lowercased())
+            activity.generating(item: item.itemID, prompt: promptID)
             images = try await comfy.waitForImages(promptID: promptID, limit: configuration.generationTimeout)
         } catch let refused as ComfyClient.Refused {
             return .refused(refused.description)
@@ -49,6 +51,7 @@ struct ImageAttempt: Sendable {
         } catch {
             return .failed("could not build the result bundle: \(error)")
         }
+        activity.uploading(item: item.itemID)
         do {
             switch try await api.upload(bundle, notice: notice) {
             case .stored: return .stored

@@ -42,7 +42,7 @@ struct WorkHandler: QueueHandler {
 
     func decide(_ delivery: AMQPDelivery) async -> DeliveryDecision {
         idle.begin()
-        defer { idle.end() }
+        defer { idle.end(); events.activity.waitingForWork() }
         var machine = WorkDeliveryMachine(failuresSoFar: DeliveryDecision.failures(in: delivery.properties), maxFailures: configuration.maxFailures)
         var item: WorkItem? = nil
         var action: WorkDeliveryMachine.Action
@@ -65,15 +65,18 @@ struct WorkHandler: QueueHandler {
         while true {
             switch action {
             case .waitForModels(let models):
+                events.activity.waitingForAsset(availability.firstPending(models))
                 let state = try? await unlessNoticed(notice) { await availability.wait(for: models, limit: configuration.assetWait) }
                 action = machine.handle(state.map { .models($0) } ?? .noticed)
             case .attempt(let started):
                 guard let item else { return .requeue }
+                events.activity.generating(item: item.itemID)
                 for event in started { await events.publish(event) }
                 let result = await attempts.run(item)
                 logger.debug("worker: item attempted", metadata: ["item": "\(item.itemID)", "result": "\(result)"])
                 action = machine.handle(.attempted(result))
             case .settle(let settlement):
+                if settlement.movesForward { events.activity.progressed() }
                 for event in settlement.eventsBefore { await events.publish(event) }
                 if case .deadLetter(let reason) = settlement.decision {
                     logger.warning("worker: dead-lettered a work message", metadata: ["reason": "\(reason)"])

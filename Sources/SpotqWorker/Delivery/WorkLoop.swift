@@ -46,6 +46,7 @@ struct WorkLoop: Sendable {
         while true {
             if let reason = notice.reason { return .terminated(reason) }
             idle.restart()
+            events.activity.waitingForWork()
             let stop = ConsumeStop<Stop>(watching: [
                 {
                     await notice.wait()
@@ -64,6 +65,7 @@ struct WorkLoop: Sendable {
                 return .batchFinished
             case .waitForModels(let models):
                 // Nothing is held while the models download; a notice ends the wait.
+                events.activity.waitingForAsset(availability.firstPending(models))
                 _ = try await unlessNoticed(notice) { await availability.settled(models) }
             }
         }

@@ -67,11 +67,12 @@ struct BatchRun: Service {
         await events.state(.generating)
         let loop = WorkLoop(
             configuration: configuration, amqp: amqp, api: api, availability: availability,
-            attempts: ImageAttempt(configuration: configuration, comfy: comfy, api: api, notice: notice),
+            attempts: ImageAttempt(configuration: configuration, comfy: comfy, api: api, notice: notice, activity: events.activity),
             events: events, notice: notice, logger: logger)
         switch try await loop.run() {
         case .batchFinished:
             logger.info("worker: the batch has no work left; leaving")
+            events.activity.draining()
             await events.state(.draining, detail: ["reason": .string("batch finished")])
             return .finished
         case .terminated:
@@ -82,6 +83,7 @@ struct BatchRun: Service {
     /// Leaves for the termination notice: whatever this pod held is back in the queue.
     func leave() async -> Worker.Exit {
         let reason = notice.reason ?? Self.shutdownReason
+        events.activity.draining()
         logger.info("worker: stopped for a termination notice (\(reason)); unfinished work was handed back", metadata: ["after_ms": "\(notice.millisecondsSinceNotice())"])
         await events.state(.draining, detail: ["reason": .string(reason)])
         return .finished
