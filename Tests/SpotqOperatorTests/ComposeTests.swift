@@ -101,6 +101,7 @@ struct ComposeTests {
         let proxy = try String(contentsOf: Self.root.appendingPathComponent("compose/nginx/spotq.conf.template"), encoding: .utf8)
         #expect(proxy.contains("limit_req_zone") && proxy.contains("limit_conn_zone"), "connection and request limits")
         #expect(proxy.contains("client_max_body_size ${SPOTQ_UPLOAD_MAX_BYTES}"))
+        #expect(proxy.contains("location ~ ^/v1/pod/(bootstrap\\.sh|spotq|manifest)$"), "new pods fetch the bootstrap and the binary through the proxy")
         #expect(!proxy.contains("proxy_pass http://server:8081") && proxy.contains("set $spotq_pods server:8080;"), "the proxy passes on to the pod listener only")
     }
 

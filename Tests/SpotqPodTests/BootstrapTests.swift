@@ -31,6 +31,7 @@ import Testing
             let container = try sandbox.start(environment)
             let run = try await sandbox.waitForLog("starting the worker", after: offset)
             await sandbox.kill(container)
+            Self.report("resumed pod", run)
             for step in finishedAtKill {
                 #expect(run.contains("\(step): done before, skipped"))
                 #expect(!run.contains("\(step): starting"), "\(run)")
@@ -47,7 +48,7 @@ import Testing
     @Test func comfyUIIsStartedOnLoopbackOnly_seeingTheWorkersModelFolders_withMetadataOff() async throws {
         try await BootstrapSandbox.with { sandbox in
             let container = try sandbox.start(sandbox.environment())
-            _ = try await sandbox.waitForLog("starting the worker", after: 0)
+            Self.report("new pod", try await sandbox.waitForLog("starting the worker", after: 0))
             defer { Task { await sandbox.kill(container) } }
             let comfy = PodProcessArguments.find(group: container.pid) { $0.contains("main.py") || $0.contains("comfy") }
             let arguments = try #require(comfy, "ComfyUI runs in the container").joined(separator: " ")
@@ -105,6 +106,13 @@ import Testing
                 await sandbox.kill(container)
             }
         }
+    }
+}
+
+extension BootstrapTests {
+    /// Prints the bootstrap's own timing line, for the README's figures (not asserted).
+    static func report(_ what: String, _ run: String) {
+        if let line = run.split(separator: "\n").first(where: { $0.contains("starting the worker") }) { print("bootstrap | \(what) | \(line)") }
     }
 }
 
