@@ -37,6 +37,9 @@ public actor DevcloudComfy {
     private var worker: Task<Void, Never>?
     /// When the running prompt stops after an interrupt (the next step boundary).
     private var interruptAt: ContinuousClock.Instant?
+    /// The outputs of the last prompt's nodes by cache key (ComfyUI's classic cache keeps the
+    /// nodes of the prompt it ran last): the images an output node saved, null for the others.
+    private var cache: [String: JSONValue] = [:]
     /// Counts restarts: a job that was running when ComfyUI "restarted" leaves no history.
     private var epoch = 0
     /// Starts as configured; tests change it while the server runs.
@@ -48,8 +51,12 @@ public actor DevcloudComfy {
 
     public func setSecondsPerImage(_ seconds: Double) { secondsPerImage = seconds }
 
-    /// Makes every prompt from now on fail this way (nil: none fails).
-    public func setFault(_ fault: Fault?) { self.fault = fault }
+    /// Makes every prompt from now on fail this way (nil: none fails). Cached node outputs are
+    /// dropped, so a graph that ran before fails too.
+    public func setFault(_ fault: Fault?) {
+        self.fault = fault
+        cache.removeAll()
+    }
 
     /// True while a prompt is executing (the GPU is busy).
     public var isGenerating: Bool { running != nil }
@@ -235,6 +242,14 @@ public actor DevcloudComfy {
         case success([(node: String, images: [JSONValue])])
         case error(node: String, type: String, message: String)
         case interrupted(node: String)
+
+        /// The node it stopped at, if it did not finish.
+        var stoppedAt: String? {
+            switch self {
+            case .success: nil
+            case .error(let node, _, _), .interrupted(let node): node
+            }
+        }
     }
 
     func runQueue() async {
@@ -246,9 +261,16 @@ public actor DevcloudComfy {
             interruptAt = nil
             let epochAtStart = epoch
             let plan = ComfyExecutionPlan(prompt: job.prompt, outputs: job.outputs, marker: Self.executionErrorMarker)
+            let cached = configuration.cacheOutputs ? plan.order.filter { cache[plan.signatures[$0] ?? ""] != nil } : []
             let ending: Ending
             if let fault, let failure = Self.failure(fault, plan: plan) {
                 ending = failure
+            } else if !plan.order.isEmpty, cached.count == plan.order.count {
+                // Every node is cached: nothing runs, nothing is written, the earlier images are named.
+                ending = .success(plan.saves.map { save in
+                    guard case .array(let images)? = cache[plan.signatures[save.node] ?? ""] else { return (save.node, []) }
+                    return (save.node, images)
+                })
             } else {
                 let deadline = ContinuousClock.now + .seconds(secondsPerImage)
                 while ContinuousClock.now < deadline, epoch == epochAtStart, interruptAt.map({ ContinuousClock.now < $0 }) ?? true {
@@ -265,7 +287,8 @@ public actor DevcloudComfy {
                 }
             }
             guard epoch == epochAtStart else { continue }
-            record(job.id, historyEntry(job, plan: plan, ending: ending))
+            remember(plan, ending: ending)
+            record(job.id, historyEntry(job, plan: plan, cached: cached, ending: ending))
             running = nil
         }
         worker = nil
@@ -321,12 +344,27 @@ public actor DevcloudComfy {
         return .success(outputs)
     }
 
-    func historyEntry(_ job: Job, plan: ComfyExecutionPlan, ending: Ending) -> JSONValue {
+    /// Keeps the outputs of the nodes this prompt ran (those before the one it stopped at), as
+    /// the classic cache keeps only the nodes of the prompt it ran last.
+    func remember(_ plan: ComfyExecutionPlan, ending: Ending) {
+        guard configuration.cacheOutputs, fault == nil else { return }
+        var kept: [String: JSONValue] = [:]
+        var saved: [String: JSONValue] = [:]
+        if case .success(let outputs) = ending { for (node, images) in outputs { saved[node] = .array(images) } }
+        for node in plan.order {
+            if node == ending.stoppedAt { break }
+            guard let key = plan.signatures[node] else { continue }
+            kept[key] = saved[node] ?? cache[key] ?? .null
+        }
+        cache = kept
+    }
+
+    func historyEntry(_ job: Job, plan: ComfyExecutionPlan, cached: [String], ending: Ending) -> JSONValue {
         func now() -> JSONValue { .integer(Int64(Date().timeIntervalSince1970 * 1000)) }
         func executed(before node: String) -> JSONValue { .array(plan.order.prefix { $0 != node }.map { .string($0) }) }
         var messages: [JSONValue] = [
             ["execution_start", ["prompt_id": .string(job.id), "timestamp": now()]],
-            ["execution_cached", ["nodes": .array([]), "prompt_id": .string(job.id), "timestamp": now()]],
+            ["execution_cached", ["nodes": .array(cached.map { .string($0) }), "prompt_id": .string(job.id), "timestamp": now()]],
         ]
         var outputs: [(String, JSONValue)] = []
         var meta: [(String, JSONValue)] = []
@@ -408,6 +446,7 @@ public actor DevcloudComfy {
         historyOrder.removeAll()
         epoch += 1
         interruptAt = nil
+        cache.removeAll()
         running = nil
     }
 }

@@ -291,9 +291,9 @@ struct DevcloudComfyRunTests {
 
     @Test func aFilenamePrefixWithFolders_savesInThatSubfolder_andViewServesIt() async throws {
         try await withStrictComfy { comfy in
-            for expected in ["item_00001_.png", "item_00002_.png"] {
+            for (seed, expected) in [(1 as UInt64, "item_00001_.png"), (2, "item_00002_.png")] {
                 let id = UUID().uuidString.lowercased()
-                _ = try await comfy.submit(ComfyHarness.standard(prefix: "spotq/batch7/item"), id: id)
+                _ = try await comfy.submit(ComfyHarness.standard(prefix: "spotq/batch7/item") { $0.seed = seed }, id: id)
                 let image = try #require((try await comfy.finished(id).object("outputs")?.object("9")?["images"] as? [[String: Any]])?.first)
                 #expect(image["filename"] as? String == expected)
                 #expect(image["subfolder"] as? String == "spotq/batch7")
@@ -302,6 +302,41 @@ struct DevcloudComfyRunTests {
             let view = try await comfy.get("/view?filename=item_00002_.png&subfolder=spotq%2Fbatch7&type=output")
             #expect(view.status == 200)
             #expect(view.headers["Content-Type"] == "image/png")
+        }
+    }
+
+    @Test func theSameGraphAgain_isServedFromCache_writingNoFile_andARepeatedIdKeepsItsOldHistoryWhileItRuns() async throws {
+        try await withStrictComfy { comfy in
+            _ = try await comfy.submit(ComfyHarness.standard(), id: "first")
+            let first = try await comfy.finished("first")
+            _ = try await comfy.submit(ComfyHarness.standard(), id: "again")
+            let again = try await comfy.finished("again")
+            let cached = try #require((again.object("status")?["messages"] as? [[Any]])?.first { $0.first as? String == "execution_cached" }?.last as? [String: Any])
+            #expect(Set(cached["nodes"] as? [String] ?? []) == ["3", "4", "5", "6", "7", "8", "9"])
+            func filename(_ entry: [String: Any]) -> String? { (entry.object("outputs")?.object("9")?["images"] as? [[String: Any]])?.first?["filename"] as? String }
+            #expect(filename(again) == "spotq_00001_.png")
+            #expect(filename(again) == filename(first))
+            let files = try FileManager.default.contentsOfDirectory(atPath: comfy.folder.appendingPathComponent("output").path).filter { $0.hasSuffix(".png") }
+            #expect(files == ["spotq_00001_.png"])
+
+            // The same id with another seed runs again; until it ends, its old entry is served.
+            await comfy.comfy.setSecondsPerImage(30)
+            _ = try await comfy.submit(ComfyHarness.standard { $0.seed = 99 }, id: "first")
+            try await eventually("the repeated id running") { try await comfy.queue().running == ["first"] }
+            let during = try ComfyHarness.object(try await comfy.get("/history/first").body)
+            #expect(during.object("first")?.object("status")?["status_str"] as? String == "success")
+            await comfy.comfy.interrupt()
+        }
+    }
+
+    @Test func withCachingOff_theSameGraphRunsAgain() async throws {
+        try await withStrictComfy(configure: { $0.cacheOutputs = false }) { comfy in
+            for id in ["a", "b"] {
+                _ = try await comfy.submit(ComfyHarness.modelFree(), id: id)
+                _ = try await comfy.finished(id)
+            }
+            let files = try FileManager.default.contentsOfDirectory(atPath: comfy.folder.appendingPathComponent("output").path).filter { $0.hasSuffix(".png") }
+            #expect(files.sorted() == ["smoke_00001_.png", "smoke_00002_.png"])
         }
     }
 

@@ -58,6 +58,9 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
     @Option(name: .customLong("temp-directory"), help: "Where PreviewImage writes (default <base>/temp).") var temporaryDirectory: String?
     @Flag(name: .customLong("disable-metadata"), help: "Do not embed the prompt in written PNGs.") var disableMetadata = false
     @Flag(help: "Accepted for ComfyUI compatibility; ignored.") var cpu = false
+    @Flag(name: .customLong("cache-none"), help: "Run every node of every prompt (default: ComfyUI's classic cache, the same graph again writes no new file).")
+    var cacheNone = false
+    @Flag(name: .customLong("cache-classic"), help: "ComfyUI's default cache (accepted; it is the default).") var cacheClassic = false
     @Option(name: .customLong("seconds-per-image"), help: "devcloud: time each prompt takes.") var secondsPerImage = 2.0
     @Option(name: .customLong("interrupt-latency"), help: "devcloud: seconds a prompt runs on after an interrupt (the next step boundary).") var interruptLatency = 0.5
     @Option(help: "devcloud: make every prompt fail: checkpoint-unreadable or cuda-error.") var fault: String?
@@ -76,6 +79,7 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
         configuration.secondsPerImage = secondsPerImage
         configuration.interruptLatency = interruptLatency
         configuration.disableMetadata = disableMetadata
+        configuration.cacheOutputs = !cacheNone
         if let fault {
             guard let chosen = DevcloudComfy.Fault(rawValue: fault) else {
                 throw ValidationError("--fault must be one of \(DevcloudComfy.Fault.allCases.map(\.rawValue).joined(separator: ", "))")
