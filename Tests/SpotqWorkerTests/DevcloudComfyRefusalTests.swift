@@ -152,3 +152,47 @@ struct DevcloudComfyRefusalTests {
     }
 }
 
+
+@Suite("devcloud ComfyUI's validator, without a server")
+struct ComfyPromptValidatorTests {
+    static func nodes(_ text: String) throws -> JSONValue { try ComfyJSON.parse(Array(text.utf8)) }
+
+    @Test func twoOutputsFailingOnOneLoader_bothAreItsDependentOutputs_andTheOutputsOwnReasonsReachDetails() throws {
+        // Two SaveImage nodes behind one loader with a missing checkpoint, and a third output
+        // that is itself broken (no filename_prefix): its reason, unlike the others, is in details.
+        let prompt = try Self.nodes("""
+            {"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "gone.safetensors"}},
+             "8": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["4", 2]}},
+             "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+             "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "a", "images": ["8", 0]}},
+             "19": {"class_type": "SaveImage", "inputs": {"filename_prefix": "b", "images": ["8", 0]}},
+             "29": {"class_type": "PreviewImage", "inputs": {}}}
+            """)
+        guard case .refused(let error, let nodeErrors) = ComfyPromptValidator.validate(prompt, modelFiles: { _ in [] }) else {
+            Issue.record("not refused")
+            return
+        }
+        #expect(error[member: "type"] == "prompt_outputs_failed_validation")
+        #expect(error[member: "details"] == "Required input is missing: images")
+        #expect(nodeErrors[member: "4"]?[member: "dependent_outputs"] == ["9", "19", "29"])
+        #expect(nodeErrors[member: "29"]?[member: "dependent_outputs"] == ["29"])
+    }
+
+    @Test func valuesAreConvertedAsPythonConvertsThem_beforeTheRangeChecks() throws {
+        let prompt = try Self.nodes("""
+            {"1": {"class_type": "EmptyImage", "inputs": {"width": "64", "height": 32.9, "batch_size": true, "color": "red"}},
+             "2": {"class_type": "SaveImage", "inputs": {"filename_prefix": 5, "images": ["1", 0]}}}
+            """)
+        guard case .refused(_, let nodeErrors) = ComfyPromptValidator.validate(prompt, modelFiles: { _ in [] }) else {
+            Issue.record("not refused")
+            return
+        }
+        let errors = nodeErrors[member: "1"]?[member: "errors"]
+        #expect(errors == [[
+            "type": "invalid_input_type", "message": "Failed to convert an input value to a INT value",
+            "details": "color, red, invalid literal for int() with base 10: 'red'",
+            "extra_info": ["input_name": "color", "input_config": ["INT", ["default": 0, "min": 0, "max": 16777215, "step": 1, "display": "color"]],
+                           "received_value": "red", "exception_message": "invalid literal for int() with base 10: 'red'"],
+        ]])
+    }
+}

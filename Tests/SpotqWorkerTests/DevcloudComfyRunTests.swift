@@ -32,7 +32,12 @@ struct DevcloudComfyRunTests {
                 let (status, answer) = try await comfy.submit(nodes, id: id)
                 #expect(status == 200, "\(answer)")
                 #expect(answer.object("node_errors")?.isEmpty == true)
-                #expect(try await comfy.finished(id).object("status")?["status_str"] as? String == "success")
+                let history = try await comfy.finished(id)
+                #expect(history.object("status")?["status_str"] as? String == "success")
+                // As real ComfyUI: [number, id, graph, extra data with the client_id, outputs].
+                let prompt = try #require(history["prompt"] as? [Any])
+                #expect(prompt.count == 5 && prompt[1] as? String == id)
+                #expect((prompt[3] as? [String: Any])?["client_id"] as? String == "spotq-worker")
             }
         }
     }
