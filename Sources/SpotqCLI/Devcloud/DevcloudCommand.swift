@@ -48,7 +48,11 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
             the folders of each --extra-model-paths-config YAML; images go to --output-directory (else <base>/output).
             """)
 
-    @Option(help: "Listen address (ComfyUI's --listen; the first of a comma-separated list).") var listen = "127.0.0.1"
+    // ComfyUI's `--listen [IP]`: absent 127.0.0.1, bare 0.0.0.0, else the address given (the
+    // first of a comma-separated list). ArgumentParser has no option with an optional value,
+    // so the address is the one positional argument, allowed only after --listen.
+    @Flag(name: .customLong("listen"), help: "Listen on IP (--listen IP), or on every address (a bare --listen); default 127.0.0.1.") var listenFlag = false
+    @Argument(help: ArgumentHelp("The address after --listen.", visibility: .hidden)) var listenAddress: String?
     @Option(help: "Port (ComfyUI's default is 8188).") var port = 8188
     @Option(name: .customLong("base-directory"), help: "ComfyUI's folder: models/, custom_nodes/ (must exist), output/, input/, temp/.") var baseDirectory: String?
     @Option(name: .customLong("extra-model-paths-config"), parsing: .upToNextOption, help: "A YAML naming more model folders per kind (repeatable).")
@@ -64,6 +68,12 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
     @Option(name: .customLong("seconds-per-image"), help: "devcloud: time each prompt takes.") var secondsPerImage = 2.0
     @Option(name: .customLong("interrupt-latency"), help: "devcloud: seconds a prompt runs on after an interrupt (the next step boundary).") var interruptLatency = 0.5
     @Option(help: "devcloud: make every prompt fail: checkpoint-unreadable or cuda-error.") var fault: String?
+
+    func validate() throws {
+        if listenAddress != nil && !listenFlag { throw ValidationError("unexpected argument \(listenAddress!) (an address goes after --listen)") }
+    }
+
+    var listen: String { listenFlag ? (listenAddress ?? "0.0.0.0") : "127.0.0.1" }
 
     func run() async throws {
         var logger = Logger(label: "spotq.devcloud.comfy")
