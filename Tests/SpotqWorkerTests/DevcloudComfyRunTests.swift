@@ -152,6 +152,8 @@ struct DevcloudComfyRunTests {
             let long = "long"
             _ = try await comfy.submit(ComfyHarness.standard(), id: long)
             try await eventually("the long prompt running") { try await comfy.queue().running == [long] }
+            let remaining = try ComfyHarness.object(try await comfy.get("/prompt").body).object("exec_info")?["queue_remaining"] as? Int
+            #expect(remaining == 1)
             let sent = ContinuousClock.now
             #expect(try await comfy.post("/interrupt", []).status == 200)
             #expect(try await comfy.queue().running == [long])  // cooperative: still running
