@@ -276,7 +276,7 @@ struct DevcloudComfyCommandTests {
             let output = folder.appendingPathComponent("images")
             let process = try ChildProcess(spotq, [
                 "devcloud", "comfy", "--listen", "127.0.0.1", "--port", "\(port)", "--base-directory", base.path, "--output-directory", output.path,
-                "--disable-metadata", "--cpu", "--seconds-per-image", "0.1", "--fault", "checkpoint-unreadable",
+                "--disable-metadata", "--cpu", "--seconds-per-image", "0.1", "--fault", "checkpoint-unreadable", "--image-scale", "1",
             ])
             do {
                 try await Self.checkRunning(port: port, output: output)
@@ -306,6 +306,8 @@ struct DevcloudComfyCommandTests {
             _ = try await eventually("the model-free image", timeout: .seconds(30)) { FileManager.default.fileExists(atPath: output.appendingPathComponent("smoke_00001_.png").path) ? true : nil }
             let png = try Data(contentsOf: output.appendingPathComponent("smoke_00001_.png"))
             #expect(!String(decoding: png, as: UTF8.self).contains("tEXt"))
+            // Full size (EmptyImage's 64×32), as ComfyUI writes it: IHDR's width and height.
+            #expect(Array(png[16..<24]) == [0, 0, 0, 64, 0, 0, 0, 32])
     }
 }
 

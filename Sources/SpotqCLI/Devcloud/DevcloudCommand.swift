@@ -66,6 +66,7 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
     var cacheNone = false
     @Flag(name: .customLong("cache-classic"), help: "ComfyUI's default cache (accepted; it is the default).") var cacheClassic = false
     @Option(name: .customLong("seconds-per-image"), help: "devcloud: time each prompt takes.") var secondsPerImage = 2.0
+    @Option(name: .customLong("image-scale"), help: "devcloud: images are the workflow's size divided by this (1: full size, as ComfyUI).") var imageScale = 8
     @Option(name: .customLong("interrupt-latency"), help: "devcloud: seconds a prompt runs on after an interrupt (the next step boundary).") var interruptLatency = 0.5
     @Option(help: "devcloud: make every prompt fail: checkpoint-unreadable or cuda-error.") var fault: String?
 
@@ -88,6 +89,7 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
         if let temporaryDirectory { configuration.temporaryDirectory = url(temporaryDirectory) }
         configuration.secondsPerImage = secondsPerImage
         configuration.interruptLatency = interruptLatency
+        configuration.imageScale = max(1, imageScale)
         configuration.disableMetadata = disableMetadata
         configuration.cacheOutputs = !cacheNone
         if let fault {
