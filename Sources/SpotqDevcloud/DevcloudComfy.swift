@@ -8,7 +8,8 @@ import SpotqSynthetic
 
 /// `spotq devcloud comfy`: a ComfyUI stand-in speaking the HTTP API a pod uses (`POST /prompt`,
 /// `GET /history[/{id}]`, `GET /view`, `GET|POST /queue`, `GET /prompt`, `POST /interrupt`,
-/// `GET /system_stats`, `GET /models[/{kind}]`, each also under `/api`), answering as real
+/// `GET /system_stats`, `GET /models[/{kind}]`, `GET /object_info[/{class}]`, `POST /free`, each
+/// also under `/api`; routes in DevcloudComfy+Routes.swift), answering as real
 /// ComfyUI 0.3.64 answers (shared/reference/comfyui-real.md): the same validation and refusal
 /// JSON (``ComfyPromptValidator``), 500 for bodies that crash ComfyUI, partly valid prompts run
 /// for their valid outputs, subfolders in `filename_prefix`, a cooperative interrupt, and PNGs
@@ -37,6 +38,9 @@ public actor DevcloudComfy {
     private var worker: Task<Void, Never>?
     /// When the running prompt stops after an interrupt (the next step boundary).
     private var interruptAt: ContinuousClock.Instant?
+    /// The outputs of the last prompt's nodes by cache key (ComfyUI's classic cache keeps the
+    /// nodes of the prompt it ran last): the images an output node saved, null for the others.
+    private var cache: [String: JSONValue] = [:]
     /// Counts restarts: a job that was running when ComfyUI "restarted" leaves no history.
     private var epoch = 0
     /// Starts as configured; tests change it while the server runs.
@@ -48,8 +52,15 @@ public actor DevcloudComfy {
 
     public func setSecondsPerImage(_ seconds: Double) { secondsPerImage = seconds }
 
-    /// Makes every prompt from now on fail this way (nil: none fails).
-    public func setFault(_ fault: Fault?) { self.fault = fault }
+    /// `POST /free`: cached node outputs are dropped (models would be unloaded).
+    func dropCache() { cache.removeAll() }
+
+    /// Makes every prompt from now on fail this way (nil: none fails). Cached node outputs are
+    /// dropped, so a graph that ran before fails too.
+    public func setFault(_ fault: Fault?) {
+        self.fault = fault
+        cache.removeAll()
+    }
 
     /// True while a prompt is executing (the GPU is busy).
     public var isGenerating: Bool { running != nil }
@@ -59,117 +70,6 @@ public actor DevcloudComfy {
         self.logger = logger
         self.secondsPerImage = configuration.secondsPerImage
         self.fault = configuration.fault
-    }
-
-    // MARK: Routes
-
-    public nonisolated func register(on router: Router<BasicRequestContext>) {
-        for prefix in ["", "/api"] {
-            router.post("\(prefix)/prompt") { request, _ in
-                let body = try await request.body.collect(upTo: 64 << 20)
-                guard let (status, answer) = await self.submit(Array(buffer: body)) else { return Self.serverError() }
-                return Self.json(status, answer)
-            }
-            router.get("\(prefix)/prompt") { _, _ in
-                let remaining = await self.queueRemaining
-                return Self.json(.ok, ["exec_info": ["queue_remaining": .integer(Int64(remaining))]])
-            }
-            router.get("\(prefix)/history") { request, _ in
-                let limit = request.uri.queryParameters["max_items"].flatMap { Int(String($0)) }
-                return Self.json(.ok, await self.allHistory(limit: limit))
-            }
-            router.get("\(prefix)/history/:id") { _, context in
-                let id = context.parameters.get("id") ?? ""
-                return Self.json(.ok, await self.historyJSON(id))
-            }
-            router.get("\(prefix)/queue") { _, _ in Self.json(.ok, await self.queueJSON()) }
-            // Real ComfyUI: an empty body interrupts whatever runs; {"prompt_id": id} only that prompt.
-            router.post("\(prefix)/interrupt") { request, _ in
-                let body = try await request.body.collect(upTo: 1 << 16)
-                var promptID: String? = nil
-                if let parsed = try? ComfyJSON.parse(Array(buffer: body)) {
-                    guard case .object = parsed else { return Self.serverError() }  // `json_data.get` on a list
-                    if let id = parsed[member: "prompt_id"], id != .null, id != .string("") { promptID = ComfyJSON.str(id) }
-                }
-                await self.interrupt(promptID: promptID)
-                return Response(status: .ok)
-            }
-            // {"delete": [ids]} drops pending prompts (their history stays {}); {"clear": true} all of them.
-            router.post("\(prefix)/queue") { request, _ in
-                let body = try await request.body.collect(upTo: 1 << 20)
-                guard let object = try? ComfyJSON.parse(Array(buffer: body)), case .object = object else { return Self.serverError() }
-                var ids: [String] = []
-                if case .array(let values)? = object[member: "delete"] { ids = values.map(ComfyJSON.str) }
-                await self.editQueue(delete: ids, clear: object[member: "clear"] == .bool(true))
-                return Response(status: .ok)
-            }
-            router.get("\(prefix)/system_stats") { _, _ in
-                Response(status: .ok, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: Self.systemStats)))
-            }
-            router.get("\(prefix)/models") { _, _ in
-                Self.json(.ok, .array(ComfyModelFolders.kinds(self.configuration.modelFolders).map { .string($0) }))
-            }
-            router.get("\(prefix)/models/:kind") { _, context in
-                let kind = ComfyModelFolders.canonical(context.parameters.get("kind") ?? "")
-                guard self.configuration.modelFolders[kind] != nil else { return Response(status: .notFound) }
-                return Self.json(.ok, .array(self.modelFiles(kind).map { .string($0) }))
-            }
-            router.get("\(prefix)/view") { request, _ in
-                let query = request.uri.queryParameters
-                switch self.viewFile(filename: query["filename"].map(String.init), type: query["type"].map(String.init), subfolder: query["subfolder"].map(String.init)) {
-                case .failure(let refusal): return Response(status: refusal.status)
-                case .success(let url):
-                    guard let data = FileManager.default.contents(atPath: url.path) else { return Response(status: .notFound) }
-                    let type = ["png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"][url.pathExtension.lowercased()] ?? "application/octet-stream"
-                    return Response(
-                        status: .ok, headers: [.contentType: type, .contentDisposition: "filename=\"\(url.lastPathComponent)\""],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
-                }
-            }
-        }
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
-        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: ComfyJSON.dumps(value))))
-    }
-
-    /// What aiohttp answers when a handler raises (real ComfyUI on a body it cannot handle).
-    static func serverError() -> Response {
-        Response(status: .internalServerError, headers: [.contentType: "text/plain; charset=utf-8"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: "500 Internal Server Error\n\nServer got itself in trouble")))
-    }
-
-    static let systemStats = #"{"system": {"os": "posix", "ram_total": 34359738368, "ram_free": 30000000000, "comfyui_version": "0.3.64-devcloud", "python_version": "3.11", "pytorch_version": "2.4.0", "embedded_python": false, "argv": ["main.py"]}, "devices": [{"name": "cuda:0 NVIDIA RTX A4000 (devcloud)", "type": "cuda", "index": 0, "vram_total": 17171480576, "vram_free": 16000000000, "torch_vram_total": 0, "torch_vram_free": 0}]}"#
-
-    /// `/view`'s checks, in real ComfyUI's order: the file, or the status it answers.
-    nonisolated func viewFile(filename: String?, type: String?, subfolder: String?) -> Result<URL, ViewRefusal> {
-        guard var name = filename else { return .failure(ViewRefusal(.notFound)) }
-        var folder: URL? = nil
-        for (suffix, directory) in [("[output]", configuration.outputDirectory), ("[input]", configuration.inputDirectory), ("[temp]", configuration.temporaryDirectory)] where name.hasSuffix(suffix) {
-            name = String(name.dropLast(suffix.count + 1))
-            folder = directory
-        }
-        guard !name.isEmpty else { return .failure(ViewRefusal(.badRequest)) }
-        guard !name.hasPrefix("/"), !name.contains("..") else { return .failure(ViewRefusal(.badRequest)) }
-        if folder == nil {
-            folder = ["output": configuration.outputDirectory, "temp": configuration.temporaryDirectory, "input": configuration.inputDirectory][type ?? "output"]
-        }
-        guard var directory = folder?.standardizedFileURL else { return .failure(ViewRefusal(.badRequest)) }
-        if let subfolder {
-            let root = directory.path
-            let full = (subfolder.hasPrefix("/") ? URL(fileURLWithPath: subfolder) : directory.appendingPathComponent(subfolder)).standardizedFileURL
-            guard full.path == root || full.path.hasPrefix(root + "/") else { return .failure(ViewRefusal(.forbidden)) }
-            directory = full
-        }
-        let file = directory.appendingPathComponent((name as NSString).lastPathComponent)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file.path, isDirectory: &isDirectory), !isDirectory.boolValue else { return .failure(ViewRefusal(.notFound)) }
-        return .success(file)
-    }
-
-    struct ViewRefusal: Error {
-        var status: HTTPResponse.Status
-        init(_ status: HTTPResponse.Status) { self.status = status }
     }
 
     // MARK: Submitting
@@ -235,6 +135,14 @@ public actor DevcloudComfy {
         case success([(node: String, images: [JSONValue])])
         case error(node: String, type: String, message: String)
         case interrupted(node: String)
+
+        /// The node it stopped at, if it did not finish.
+        var stoppedAt: String? {
+            switch self {
+            case .success: nil
+            case .error(let node, _, _), .interrupted(let node): node
+            }
+        }
     }
 
     func runQueue() async {
@@ -247,9 +155,16 @@ public actor DevcloudComfy {
             interruptAt = nil
             let epochAtStart = epoch
             let plan = ComfyExecutionPlan(prompt: job.prompt, outputs: job.outputs, marker: Self.executionErrorMarker)
+            let cached = configuration.cacheOutputs ? plan.order.filter { cache[plan.signatures[$0] ?? ""] != nil } : []
             let ending: Ending
             if let fault, let failure = Self.failure(fault, plan: plan) {
                 ending = failure
+            } else if !plan.order.isEmpty, cached.count == plan.order.count {
+                // Every node is cached: nothing runs, nothing is written, the earlier images are named.
+                ending = .success(plan.saves.map { save in
+                    guard case .array(let images)? = cache[plan.signatures[save.node] ?? ""] else { return (save.node, []) }
+                    return (save.node, images)
+                })
             } else {
                 let deadline = ContinuousClock.now + .seconds(secondsPerImage)
                 while ContinuousClock.now < deadline, epoch == epochAtStart, interruptAt.map({ ContinuousClock.now < $0 }) ?? true {
@@ -266,7 +181,8 @@ public actor DevcloudComfy {
                 }
             }
             guard epoch == epochAtStart else { continue }
-            record(job.id, historyEntry(job, plan: plan, ending: ending))
+            remember(plan, ending: ending)
+            record(job.id, historyEntry(job, plan: plan, cached: cached, ending: ending))
             running = nil
             logPrompt("ended", job.id)
         }
@@ -333,12 +249,27 @@ public actor DevcloudComfy {
         return .success(outputs)
     }
 
-    func historyEntry(_ job: Job, plan: ComfyExecutionPlan, ending: Ending) -> JSONValue {
+    /// Keeps the outputs of the nodes this prompt ran (those before the one it stopped at), as
+    /// the classic cache keeps only the nodes of the prompt it ran last.
+    func remember(_ plan: ComfyExecutionPlan, ending: Ending) {
+        guard configuration.cacheOutputs, fault == nil else { return }
+        var kept: [String: JSONValue] = [:]
+        var saved: [String: JSONValue] = [:]
+        if case .success(let outputs) = ending { for (node, images) in outputs { saved[node] = .array(images) } }
+        for node in plan.order {
+            if node == ending.stoppedAt { break }
+            guard let key = plan.signatures[node] else { continue }
+            kept[key] = saved[node] ?? cache[key] ?? .null
+        }
+        cache = kept
+    }
+
+    func historyEntry(_ job: Job, plan: ComfyExecutionPlan, cached: [String], ending: Ending) -> JSONValue {
         func now() -> JSONValue { .integer(Int64(Date().timeIntervalSince1970 * 1000)) }
         func executed(before node: String) -> JSONValue { .array(plan.order.prefix { $0 != node }.map { .string($0) }) }
         var messages: [JSONValue] = [
             ["execution_start", ["prompt_id": .string(job.id), "timestamp": now()]],
-            ["execution_cached", ["nodes": .array([]), "prompt_id": .string(job.id), "timestamp": now()]],
+            ["execution_cached", ["nodes": .array(cached.map { .string($0) }), "prompt_id": .string(job.id), "timestamp": now()]],
         ]
         var outputs: [(String, JSONValue)] = []
         var meta: [(String, JSONValue)] = []
@@ -420,6 +351,7 @@ public actor DevcloudComfy {
         historyOrder.removeAll()
         epoch += 1
         interruptAt = nil
+        cache.removeAll()
         running = nil
     }
 }

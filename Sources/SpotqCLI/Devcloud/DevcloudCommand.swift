@@ -48,7 +48,11 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
             the folders of each --extra-model-paths-config YAML; images go to --output-directory (else <base>/output).
             """)
 
-    @Option(help: "Listen address (ComfyUI's --listen; the first of a comma-separated list).") var listen = "127.0.0.1"
+    // ComfyUI's `--listen [IP]`: absent 127.0.0.1, bare 0.0.0.0, else the address given (the
+    // first of a comma-separated list). ArgumentParser has no option with an optional value,
+    // so the address is the one positional argument, allowed only after --listen.
+    @Flag(name: .customLong("listen"), help: "Listen on IP (--listen IP), or on every address (a bare --listen); default 127.0.0.1.") var listenFlag = false
+    @Argument(help: ArgumentHelp("The address after --listen.", visibility: .hidden)) var listenAddress: String?
     @Option(help: "Port (ComfyUI's default is 8188).") var port = 8188
     @Option(name: .customLong("base-directory"), help: "ComfyUI's folder: models/, custom_nodes/ (must exist), output/, input/, temp/.") var baseDirectory: String?
     @Option(name: .customLong("extra-model-paths-config"), parsing: .upToNextOption, help: "A YAML naming more model folders per kind (repeatable).")
@@ -58,10 +62,20 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
     @Option(name: .customLong("temp-directory"), help: "Where PreviewImage writes (default <base>/temp).") var temporaryDirectory: String?
     @Flag(name: .customLong("disable-metadata"), help: "Do not embed the prompt in written PNGs.") var disableMetadata = false
     @Flag(help: "Accepted for ComfyUI compatibility; ignored.") var cpu = false
+    @Flag(name: .customLong("cache-none"), help: "Run every node of every prompt (default: ComfyUI's classic cache, the same graph again writes no new file).")
+    var cacheNone = false
+    @Flag(name: .customLong("cache-classic"), help: "ComfyUI's default cache (accepted; it is the default).") var cacheClassic = false
     @Option(name: .customLong("seconds-per-image"), help: "devcloud: time each prompt takes.") var secondsPerImage = 2.0
+    @Option(name: .customLong("image-scale"), help: "devcloud: images are the workflow's size divided by this (1: full size, as ComfyUI).") var imageScale = 8
     @Option(name: .customLong("interrupt-latency"), help: "devcloud: seconds a prompt runs on after an interrupt (the next step boundary).") var interruptLatency = 0.5
     @Option(help: "devcloud: make every prompt fail: checkpoint-unreadable or cuda-error.") var fault: String?
     @Option(name: .customLong("prompt-log"), help: "devcloud: append `started <id>` and `ended <id>` to this file as prompts run.") var promptLog: String?
+
+    func validate() throws {
+        if listenAddress != nil && !listenFlag { throw ValidationError("unexpected argument \(listenAddress!) (an address goes after --listen)") }
+    }
+
+    var listen: String { listenFlag ? (listenAddress ?? "0.0.0.0") : "127.0.0.1" }
 
     func run() async throws {
         var logger = Logger(label: "spotq.devcloud.comfy")
@@ -76,8 +90,10 @@ struct DevcloudComfyCommand: AsyncParsableCommand {
         if let temporaryDirectory { configuration.temporaryDirectory = url(temporaryDirectory) }
         configuration.secondsPerImage = secondsPerImage
         configuration.interruptLatency = interruptLatency
+        configuration.imageScale = max(1, imageScale)
         configuration.disableMetadata = disableMetadata
         configuration.promptLog = promptLog.map(url)
+        configuration.cacheOutputs = !cacheNone
         if let fault {
             guard let chosen = DevcloudComfy.Fault(rawValue: fault) else {
                 throw ValidationError("--fault must be one of \(DevcloudComfy.Fault.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -24,6 +24,9 @@ struct ComfyExecutionPlan {
     /// A node whose text holds ``DevcloudComfy/executionErrorMarker``.
     var markedNode: String?
     var seed: UInt64 = 0
+    /// Each node's cache key (ComfyUI's input signature): its class and inputs, a link standing
+    /// for the linked node's key, so the same graph sent again has the same keys.
+    var signatures: [String: String] = [:]
 
     let nodes: [(String, JSONValue)]
 
@@ -41,6 +44,15 @@ struct ComfyExecutionPlan {
         for output in outputs { visit(output) }
         self.order = order
         for id in order {
+            let inputs = (node(id)?[member: "inputs"]?.objectMembers ?? []).sorted { $0.0 < $1.0 }.map { (name: String, value: JSONValue) -> JSONValue in
+                if case .array(let link) = value, link.count == 2, let from = link[0].stringValue, let key = signatures[from] {
+                    return [.string(name), ["link", .string(key), link[1]]]
+                }
+                return [.string(name), value]
+            }
+            signatures[id] = Self.fnv1a(ComfyJSON.dumps([.string(classType(id)), .array(inputs)]))
+        }
+        for id in order {
             let type = classType(id)
             if loader == nil, type.hasPrefix("CheckpointLoader") { loader = id }
             if busyNode == nil, type.hasPrefix("KSampler") {
@@ -55,6 +67,16 @@ struct ComfyExecutionPlan {
             saves.append(Save(node: id, prefix: ComfyJSON.str(input(id, "filename_prefix") ?? "ComfyUI"), temporary: classType(id) == "PreviewImage",
                               width: width, height: height, count: count))
         }
+    }
+
+    /// 64-bit FNV-1a, hex: a short key that nests without growing.
+    static func fnv1a(_ text: String) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return String(hash, radix: 16)
     }
 
     func node(_ id: String) -> JSONValue? { nodes.first { $0.0 == id }?.1 }

@@ -148,7 +148,6 @@ struct ComfyPromptValidator {
         var errors: [JSONValue] = []
         var valid = true
         for (input, required) in nodeClass.inputs {
-            let config = inputConfig(input)
             guard let value = inputs.first(where: { $0.0 == input.name })?.1 else {
                 if required {
                     errors.append(["type": "required_input_missing", "message": "Required input is missing", "details": .string(input.name), "extra_info": ["input_name": .string(input.name)]])
@@ -159,7 +158,7 @@ struct ComfyPromptValidator {
                 guard link.count == 2 else {
                     errors.append([
                         "type": "bad_linked_input", "message": "Bad linked input, must be a length-2 list of [node_id, slot_index]", "details": .string(input.name),
-                        "extra_info": ["input_name": .string(input.name), "input_config": config, "received_value": value],
+                        "extra_info": ["input_name": .string(input.name), "input_config": inputConfig(input), "received_value": value],
                     ])
                     continue
                 }
@@ -180,7 +179,7 @@ struct ComfyPromptValidator {
                     errors.append([
                         "type": "return_type_mismatch", "message": "Return type mismatch between linked nodes",
                         "details": .string("\(input.name), received_type(\(received)) mismatch input_type(\(input.typeName))"),
-                        "extra_info": ["input_name": .string(input.name), "input_config": config, "received_type": .string(received), "linked_node": value],
+                        "extra_info": ["input_name": .string(input.name), "input_config": inputConfig(input), "received_type": .string(received), "linked_node": value],
                     ])
                     continue
                 }
@@ -192,7 +191,7 @@ struct ComfyPromptValidator {
                     record(from, valid: false, reasons: [[
                         "type": "exception_during_inner_validation", "message": "Exception when validating inner node", "details": .string(exception.message),
                         "extra_info": [
-                            "input_name": .string(input.name), "input_config": config, "exception_message": .string(exception.message),
+                            "input_name": .string(input.name), "input_config": inputConfig(input), "exception_message": .string(exception.message),
                             "exception_type": .string(exception.type), "traceback": .array([]), "linked_node": value,
                         ],
                     ]])
@@ -206,7 +205,7 @@ struct ComfyPromptValidator {
                 errors.append([
                     "type": "invalid_input_type", "message": .string("Failed to convert an input value to a \(input.typeName) value"),
                     "details": .string("\(input.name), \(ComfyJSON.str(value)), \(exception.message)"),
-                    "extra_info": ["input_name": .string(input.name), "input_config": config, "received_value": value, "exception_message": .string(exception.message)],
+                    "extra_info": ["input_name": .string(input.name), "input_config": inputConfig(input), "received_value": value, "exception_message": .string(exception.message)],
                 ])
                 continue
             }
@@ -222,18 +221,19 @@ struct ComfyPromptValidator {
             if let minimum = input.option("min"), Self.compare(converted, minimum) == .orderedAscending {
                 errors.append([
                     "type": "value_smaller_than_min", "message": .string("Value \(ComfyJSON.str(converted)) smaller than min of \(ComfyJSON.str(minimum))"),
-                    "details": .string(input.name), "extra_info": ["input_name": .string(input.name), "input_config": config, "received_value": converted],
+                    "details": .string(input.name), "extra_info": ["input_name": .string(input.name), "input_config": inputConfig(input), "received_value": converted],
                 ])
                 continue
             }
             if let maximum = input.option("max"), Self.compare(converted, maximum) == .orderedDescending {
                 errors.append([
                     "type": "value_bigger_than_max", "message": .string("Value \(ComfyJSON.str(converted)) bigger than max of \(ComfyJSON.str(maximum))"),
-                    "details": .string(input.name), "extra_info": ["input_name": .string(input.name), "input_config": config, "received_value": converted],
+                    "details": .string(input.name), "extra_info": ["input_name": .string(input.name), "input_config": inputConfig(input), "received_value": converted],
                 ])
                 continue
             }
             if let choices = choices(input), !choices.contains(converted) {
+                let config: JSONValue = .array([.array(choices), .object(input.options)])
                 // ComfyUI does not send back long lists (model folders can hold thousands).
                 let long = choices.count > 20
                 let list = long ? "(list of length \(choices.count))" : ComfyJSON.repr(.array(choices))

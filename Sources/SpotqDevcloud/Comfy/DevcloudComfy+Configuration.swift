@@ -28,6 +28,10 @@ extension DevcloudComfy {
         public var interruptLatency: Double = 0.5
         /// `--disable-metadata`: PNGs without the prompt in `tEXt` chunks.
         public var disableMetadata = false
+        /// Real ComfyUI's default (`--cache-classic`): nodes whose inputs are the same as in the
+        /// previous prompt are not run again, so the same graph sent again writes no new file and
+        /// its history names the earlier one. False (`--cache-none`): every prompt runs in full.
+        public var cacheOutputs = true
         /// Set: every prompt fails this way (tests change it at run time with ``DevcloudComfy/setFault(_:)``).
         public var fault: Fault? = nil
         /// devcloud: a file that gets `started <id>` and `ended <id>` as prompts run, read by
