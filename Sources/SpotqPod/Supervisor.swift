@@ -92,6 +92,8 @@ final class SupervisedOutput: @unchecked Sendable {
     let readDescriptor: Int32
     let writeDescriptor: Int32
     private let reader: Thread
+    /// Signalled when the reader has copied everything and seen the pipe's end.
+    private let drained = DispatchSemaphore(value: 0)
 
     init(configuration: Supervisor.Configuration) throws {
         var descriptors: [Int32] = [0, 0]
@@ -102,6 +104,7 @@ final class SupervisedOutput: @unchecked Sendable {
         _ = fcntl(writeDescriptor, F_SETFD, FD_CLOEXEC)
         let log = try configuration.logPath.map { try RotatingLog(path: $0, maxBytes: configuration.logMaxBytes, keep: configuration.logKeep) }
         let source = readDescriptor
+        let drained = self.drained
         reader = Thread {
             var buffer = [UInt8](repeating: 0, count: 64 * 1024)
             while true {
@@ -116,6 +119,7 @@ final class SupervisedOutput: @unchecked Sendable {
                 }
             }
             log?.close()
+            drained.signal()
         }
         reader.name = "spotq-supervise-log"
         reader.start()
@@ -128,9 +132,11 @@ final class SupervisedOutput: @unchecked Sendable {
         _ = bytes.withUnsafeBytes { write(writeDescriptor, $0.baseAddress, $0.count) }
     }
 
+    /// Closes the supervisor's write end and waits (up to 2 s: a daemon the child left may
+    /// hold the pipe open) until the reader has written the last of the child's output.
     func close() {
-        // Lets the reader see the end once every child's copy is gone too.
         Foundation.close(writeDescriptor)
+        _ = drained.wait(timeout: .now() + 2)
     }
 }
 
