@@ -16,6 +16,10 @@ public enum DeliveryDecision: Sendable, Hashable {
     /// and routing key (mandatory, confirmed), then the original is acked. The copy goes to
     /// the back of the queue.
     case retry(failures: Int)
+    /// The failure that used up the message's budget: dead-lettered like ``deadLetter(reason:)``,
+    /// its copy's `x-spotq-failures` set to `failures`, so the header counts what the reason
+    /// says (the delivery's own header counts the failures before this one).
+    case giveUp(failures: Int, reason: String)
     /// Not the message's fault (e.g. PostgreSQL away): the delivery stays unacknowledged and
     /// the shell hands it to the handler again after a backoff, for at most the hold limit;
     /// past it, everything in hand goes back to the queue (channel closed) and the shell

@@ -35,6 +35,13 @@ public struct SettlementPlan: Sendable, Hashable {
             case .deadLetter(let reason):
                 publishes.append(AMQPOutgoingMessage.deadLetter(of: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now))
                 actions.append(.ack)
+            case .giveUp(let failures, let reason):
+                var copy = AMQPOutgoingMessage.deadLetter(of: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now)
+                var headers = copy.properties.headers ?? AMQPTable()
+                headers[DeliveryDecision.failuresHeader] = .int64(Int64(failures))
+                copy.properties.headers = headers
+                publishes.append(copy)
+                actions.append(.ack)
             case .retry(let failures):
                 publishes.append(Self.retryCopy(of: message, failures: failures, exchange: retryExchange))
                 actions.append(.ack)
