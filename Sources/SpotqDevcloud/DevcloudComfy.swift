@@ -45,13 +45,30 @@ public actor DevcloudComfy {
         var width: Int
         var height: Int
         var seed: UInt64
-        /// Set when a prompt text asks for an injected execution error (see ``executionErrorMarker``).
-        var failingNode: String? = nil
+        /// Set when a prompt text asks for an injected execution error (see ``executionErrorMarker``),
+        /// or a loader names an unloadable model (``setUnloadable(_:)``).
+        var failure: InjectedError? = nil
+    }
+
+    /// An `execution_error` a job ends with.
+    struct InjectedError: Sendable {
+        var node: String
+        var nodeType: String
+        var exceptionType: String
+        var message: String
     }
 
     /// A prompt text holding this makes the image fail while running, as a CUDA error
     /// would: `execution_error` in its history. Fault tests use it.
     public static let executionErrorMarker = "[devcloud:execution-error]"
+    /// A prompt text holding this makes the image fail while running for a reason of the
+    /// workflow's (a shape mismatch, as a LoRA made for another model gives).
+    public static let workflowErrorMarker = "[devcloud:workflow-error]"
+    /// Models whose loader fails while running, as real ComfyUI does for a file that is not a
+    /// safetensors file (SafetensorError "header too large").
+    private var unloadable: Set<String> = []
+
+    public func setUnloadable(_ filenames: Set<String>) { unloadable = filenames }
 
     public let configuration: Configuration
     let logger: Logger
@@ -155,7 +172,7 @@ public actor DevcloudComfy {
         var nodeErrors: [(String, String)] = []
         var width = 1024, height = 1024
         var seed: UInt64 = 0
-        var failingNode: String? = nil
+        var failure: InjectedError? = nil
         let checkpoints = modelFiles("checkpoints")
         let loras = modelFiles("loras")
         for (id, value) in prompt.sorted(by: { $0.key < $1.key }) {
@@ -190,7 +207,15 @@ public actor DevcloudComfy {
                 height = (inputs["height"] as? Int) ?? height
             }
             if classType.hasPrefix("KSampler"), let number = inputs["seed"] as? NSNumber { seed = number.uint64Value }
-            if let text = inputs["text"] as? String, text.contains(Self.executionErrorMarker) { failingNode = id }
+            if let text = inputs["text"] as? String, text.contains(Self.executionErrorMarker) {
+                failure = InjectedError(node: id, nodeType: classType, exceptionType: "RuntimeError", message: "CUDA error: an illegal memory access was encountered (injected by devcloud)")
+            }
+            if let text = inputs["text"] as? String, text.contains(Self.workflowErrorMarker) {
+                failure = InjectedError(node: id, nodeType: classType, exceptionType: "RuntimeError", message: "mat1 and mat2 shapes cannot be multiplied (77x2048 and 768x320) (injected by devcloud)\n")
+            }
+            if let name = (inputs["ckpt_name"] ?? inputs["lora_name"]) as? String, unloadable.contains(name), failure == nil {
+                failure = InjectedError(node: id, nodeType: classType, exceptionType: "safetensors._safetensors_rust.SafetensorError", message: "Error while deserializing header: header too large\n")
+            }
         }
         if !nodeErrors.isEmpty {
             let errors = "{" + nodeErrors.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
@@ -202,7 +227,7 @@ public actor DevcloudComfy {
         }
         let id = (root["prompt_id"] as? String) ?? UUID().uuidString.lowercased()
         number += 1
-        pending.append(Job(id: id, number: number, outputs: outputs, width: width, height: height, seed: seed, failingNode: failingNode))
+        pending.append(Job(id: id, number: number, outputs: outputs, width: width, height: height, seed: seed, failure: failure))
         if worker == nil { worker = Task { await self.runQueue() } }
         return (.ok, #"{"prompt_id": "\#(id)", "number": \#(number), "node_errors": {}}"#)
     }
@@ -232,11 +257,10 @@ public actor DevcloudComfy {
                 continue
             } else if interrupted {
                 history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_interrupted")
-            } else if let node = job.failingNode {
+            } else if let failure = job.failure {
                 history[job.id] = historyEntry(job, images: [], status: "error", message: "execution_error", error: [
-                    ("node_id", .string(node)), ("node_type", "CLIPTextEncode"), ("exception_type", "RuntimeError"),
-                    ("exception_message", "CUDA error: an illegal memory access was encountered (injected by devcloud)"),
-                    ("traceback", .array([])),
+                    ("node_id", .string(failure.node)), ("node_type", .string(failure.nodeType)), ("exception_type", .string(failure.exceptionType)),
+                    ("exception_message", .string(failure.message)), ("traceback", .array([])),
                 ])
             } else {
                 do {
