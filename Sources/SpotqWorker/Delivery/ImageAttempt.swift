@@ -1,14 +1,17 @@
 import Foundation
+import Logging
 import SpotqCore
 import SpotqBundle
 
 /// One attempt at an image: ComfyUI generates it, the images are zipped into a result
-/// bundle, the bundle is uploaded (retried until a 2xx, a refusal or the deadline).
+/// bundle, the bundle is uploaded (retried until a 2xx, a refusal or the deadline). A ComfyUI
+/// failure is blamed on the item, a model or the pod by ``AttemptFault``.
 struct ImageAttempt: Sendable {
     let configuration: WorkerConfiguration
     let comfy: ComfyClient
     let api: ServerAPI
     let notice: TerminationNotice
+    let logger: Logger
 
     /// Generates and uploads, racing the termination deadline. At the deadline the answer is
     /// `.interrupted`: the attempt is cancelled, and its HTTP calls abort within milliseconds.
@@ -32,8 +35,9 @@ struct ImageAttempt: Sendable {
         do {
             let promptID = try await comfy.submit(workflowJSON: item.workflowJSON, promptID: UUID().uuidString.lowercased())
             images = try await comfy.waitForImages(promptID: promptID, limit: configuration.generationTimeout)
-        } catch let refused as ComfyClient.Refused {
-            return .refused(refused.description)
+        } catch let failure as ComfyFailure {
+            if Task.isCancelled { return .interrupted }
+            return AttemptFault.of(failure, verifiedModels: Set(item.order.models), modelOfNode: item.modelOfNode).result
         } catch is CancellationError {
             return .interrupted
         } catch {
@@ -51,8 +55,10 @@ struct ImageAttempt: Sendable {
         }
         do {
             switch try await api.upload(bundle, notice: notice) {
-            case .stored: return .stored
-            case .refused(let reason): return .refused(reason)
+            case .stored:
+                return .stored
+            case .refused(let reason):
+                return .refused(reason)
             }
         } catch {
             return .interrupted

@@ -15,7 +15,11 @@ import SpotqCore
 /// - the attempt stored the image: acked, then `image.done`;
 /// - refused (ComfyUI refused the workflow, the server the bundle): dead-lettered at once;
 /// - failed: republished with `x-spotq-failures` + 1, or dead-lettered at the
-///   `maxFailures`th failure;
+///   `maxFailures`th failure (its dead letter's header counting that failure too);
+/// - a model ComfyUI cannot load: dead-lettered naming the model, which is marked unusable
+///   (``AttemptFault``: the asset's fault, not the item's);
+/// - a pod fault: handed back with its count untouched (another pod may do it), and the
+///   pod's breaker hears of it (``PodFaultBreaker``);
 /// - interrupted by the termination deadline: handed back (a reclaim never counts as a
 ///   failure), and ComfyUI is told to stop.
 struct WorkDeliveryMachine: Sendable {
@@ -133,9 +137,14 @@ struct WorkDeliveryMachine: Sendable {
             let failures = failuresSoFar + 1
             guard failures < maxFailures else {
                 let final = "failed \(failures) times; last: \(reason)"
-                return Settlement(decision: .deadLetter(reason: final), eventsBefore: [.failed(item, final, final: true)])
+                return Settlement(decision: .giveUp(failures: failures, reason: final), eventsBefore: [.failed(item, final, final: true)])
             }
             return Settlement(decision: .retry(failures: failures), eventsAfter: [.failed(item, reason, final: false)])
+        case .modelUnusable(let filename, let reason):
+            let final = "model \(filename) is unavailable: \(reason)"
+            return Settlement(decision: .deadLetter(reason: final), eventsBefore: [.failed(item, final, final: true)], followUp: .markModelUnusable(filename, reason))
+        case .podFault(let reason):
+            return Settlement(decision: .requeue, eventsAfter: [.podFault(item, reason)])
         case .interrupted:
             return Settlement(decision: .requeue, eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: item)], followUp: .interruptComfy)
         }
@@ -161,6 +170,9 @@ struct Settlement: Sendable, Equatable {
         case pauseUntilModels([String])
         /// Tell ComfyUI to drop the image cut short by the deadline (`POST /interrupt`).
         case interruptComfy
+        /// The model cannot be used on any pod: fail it (`asset.failed`), so every delivery
+        /// needing it is dead-lettered at once instead of tried.
+        case markModelUnusable(String, String)
     }
 }
 
@@ -172,6 +184,12 @@ struct WorkerEvent: Sendable, Equatable {
 
     static func failed(_ item: Int64, _ reason: String, final: Bool) -> WorkerEvent {
         WorkerEvent(kind: .imageFailed, item: item, detail: ["reason": .string(reason), "final": .bool(final)])
+    }
+
+    /// An item handed back for a fault of the pod: back in the queue like an interruption,
+    /// its failure count untouched.
+    static func podFault(_ item: Int64, _ reason: String) -> WorkerEvent {
+        WorkerEvent(kind: .imageInterrupted, item: item, detail: ["reason": .string(String(reason.prefix(1_000))), "pod_fault": .bool(true)])
     }
 }
 
@@ -192,8 +210,12 @@ enum AttemptResult: Sendable, Equatable {
     /// The same attempt can never succeed (ComfyUI refused the workflow, the server refused
     /// the bundle).
     case refused(String)
-    /// This attempt failed; another may not.
+    /// This attempt failed for a reason of the item's; another may not.
     case failed(String)
+    /// ComfyUI cannot load a model the item needs, though the worker verified it.
+    case modelUnusable(filename: String, reason: String)
+    /// The pod failed (ComfyUI unreachable, CUDA, disk…): not the item's fault.
+    case podFault(String)
     /// The termination deadline came first.
     case interrupted
 }
