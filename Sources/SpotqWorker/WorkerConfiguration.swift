@@ -45,6 +45,9 @@ public struct WorkerConfiguration: Sendable {
     public var modelListWait: Duration = .seconds(10)
     /// Longest ComfyUI may leave `/history` and `/queue` unanswered while an image is awaited.
     public var comfyUnreachableLimit: Duration = .seconds(30)
+    /// ComfyUI's output folder (SPOTQ_COMFY_OUTPUT_DIR): each image is deleted from it once its
+    /// upload was stored. nil deletes nothing.
+    public var comfyOutputDirectory: URL?
     /// An idle queue for this long, with the server reporting no work left, ends the pod.
     public var idleExit: Duration = .seconds(30)
     /// AWS-style metadata base URL to poll for `spot/instance-action`; nil polls nothing.
@@ -111,6 +114,7 @@ public struct WorkerConfiguration: Sendable {
         configuration.maxFailures = try settings.integer(nil, env: "SPOTQ_MAX_FAILURES", default: 3, range: 1...100)
         configuration.podFaultLimit = try settings.integer(nil, env: "SPOTQ_POD_FAULT_LIMIT", default: 3, range: 1...100)
         configuration.modelListWait = .seconds(try settings.integer(nil, env: "SPOTQ_MODEL_LIST_WAIT_SECONDS", default: 10, range: 1...600))
+        configuration.comfyOutputDirectory = settings.string(nil, env: "SPOTQ_COMFY_OUTPUT_DIR").map { URL(fileURLWithPath: $0, isDirectory: true) }
         configuration.idleExit = .seconds(try settings.integer(nil, env: "SPOTQ_IDLE_EXIT_SECONDS", default: 30, range: 1...86_400))
         configuration.spotMetadataURL = settings.string(nil, env: "SPOTQ_SPOT_METADATA_URL")
         configuration.spotPollInterval = .milliseconds(try settings.integer(nil, env: "SPOTQ_SPOT_POLL_MS", default: 5_000, range: 50...600_000))

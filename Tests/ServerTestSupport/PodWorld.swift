@@ -59,6 +59,7 @@ struct PodWorld: Sendable {
         configuration.idleExit = .seconds(2)
         configuration.assetWait = .seconds(5)
         configuration.uploadBackoff = RetryBackoff(initial: .milliseconds(200), maximum: .seconds(1))
+        configuration.comfyOutputDirectory = comfyOutput
         configuration.modelListWait = .seconds(3)
         configuration.comfyUnreachableLimit = .seconds(3)
         return configuration
@@ -77,6 +78,11 @@ struct PodWorld: Sendable {
 
     func count(_ sql: String) async throws -> Int {
         try await fixture.postgres.count(sql)
+    }
+
+    /// The PNGs left in ComfyUI's output folder.
+    func outputsLeft() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: comfyOutput.path)) ?? []).filter { $0.hasSuffix(".png") }.count
     }
 
     /// The headers of the first message in the dead-letter queue (left there).

@@ -28,6 +28,8 @@ struct WorkerTests {
             #expect(exit == .finished)
             #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 7)
             #expect(try await world.count("SELECT count(*) FROM image_generation_files") == 7)
+            // Each image left ComfyUI's output folder once the server had stored it.
+            #expect(world.outputsLeft() == 0)
             let dead = try await world.fixture.connection.withChannel { try await $0.declareQueuePassive(BrokerNames.deadLetterQueue).messageCount }
             #expect(dead == 1)
             try await eventually("the poison item marked failed") {
@@ -92,7 +94,10 @@ struct WorkerFaultTests {
             let gate = world.server.gate
             try await eventually("the slot held") { gate.inProgress == 1 }
             let decisionsBefore = gate.admissions + gate.refusals
-            let worker = Task { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
+            // Without SPOTQ_COMFY_OUTPUT_DIR nothing is deleted.
+            var configuration = world.workerConfiguration()
+            configuration.comfyOutputDirectory = nil
+            let worker = Task { try await Worker(configuration: configuration, logger: testLogger).run() }
             try await eventually("the worker's upload answered 503", timeout: .seconds(60)) { gate.refusals >= 1 }
             let refused = ContinuousClock.now
             close(stalled)
@@ -104,6 +109,7 @@ struct WorkerFaultTests {
                 try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 1
             }
             #expect(try await withTimeout(.seconds(60), "the worker") { try await worker.value } == .finished)
+            #expect(world.outputsLeft() == 1)
         }
     }
 

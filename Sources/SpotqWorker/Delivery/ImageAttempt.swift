@@ -4,8 +4,9 @@ import SpotqCore
 import SpotqBundle
 
 /// One attempt at an image: ComfyUI generates it, the images are zipped into a result
-/// bundle, the bundle is uploaded (retried until a 2xx, a refusal or the deadline). A ComfyUI
-/// failure is blamed on the item, a model or the pod by ``AttemptFault``.
+/// bundle, the bundle is uploaded (retried until a 2xx, a refusal or the deadline), and the
+/// stored images are deleted from ComfyUI's output folder. A ComfyUI failure is blamed on
+/// the item, a model or the pod by ``AttemptFault``.
 struct ImageAttempt: Sendable {
     let configuration: WorkerConfiguration
     let comfy: ComfyClient
@@ -56,12 +57,21 @@ struct ImageAttempt: Sendable {
         do {
             switch try await api.upload(bundle, notice: notice) {
             case .stored:
+                deleteOutputs(images, item: item)
                 return .stored
             case .refused(let reason):
                 return .refused(reason)
             }
         } catch {
             return .interrupted
+        }
+    }
+
+    /// Only after the server stored them: until then the files are the only copy.
+    func deleteOutputs(_ images: [ComfyClient.Image], item: WorkItem) {
+        guard let directory = configuration.comfyOutputDirectory else { return }
+        for problem in ComfyOutputs(directory: directory).delete(images) {
+            logger.warning("worker: an output file was kept", metadata: ["item": "\(item.itemID)", "problem": "\(problem)"])
         }
     }
 
