@@ -68,6 +68,31 @@ struct PodFaultTests {
         }
     }
 
+    @Test func aVerifiedModelComfyUIStopsListing_isAPodFault_notARefusalOfTheItemsNeedingIt() async throws {
+        try await PodWorld.with(secondsPerImage: 0.5, requests: WorkerFaultTests.mixed) { world in
+            var configuration = world.workerConfiguration(pod: "pod-lost-lora")
+            configuration.podFaultBackoff = RetryBackoff(initial: .milliseconds(200), maximum: .seconds(1), jitter: 0)
+            let worker = Task { [configuration] in try await Worker(configuration: configuration, logger: testLogger).run() }
+            // Verified and listed, then gone from the folder ComfyUI reads (while the plain images run).
+            try await eventually("the LoRA ready") {
+                try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'asset.ready' AND detail ->> 'filename' = '\(PodWorld.lora)'") == 1
+            }
+            try FileManager.default.removeItem(at: world.workspace.appendingPathComponent("models/loras/\(PodWorld.lora)"))
+            let exit = try await withTimeout(.seconds(90), "the worker") { try await worker.value }
+            // ComfyUI's value_not_in_list for a file the worker verified: not the items' fault.
+            #expect(exit == .podFaulted)
+            #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done' AND request_id LIKE 'plain-%'") == 4)
+            #expect(try await world.queueDepths() == (2, 0))
+            #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE request_id LIKE 'styled-%' AND status = 'queued' AND attempts = 0") == 2)
+            try await eventually("pod.faulted recorded, naming the LoRA") {
+                try await world.count("""
+                    SELECT count(*) FROM pod_events WHERE kind = 'state' AND state = 'faulted'
+                    AND detail ->> 'reason' LIKE '3 pod faults in a row; last: ComfyUI does not list model \(PodWorld.lora), which this pod verified on disk%'
+                    """) == 1
+            }
+        }
+    }
+
     @Test func aLoRAThatCannotLoad_isTheModelsFault_failsOnlyTheItemsNeedingIt_afterOneExecution() async throws {
         try await PodWorld.with(requests: WorkerFaultTests.mixed) { world in
             await world.comfy.setUnloadable([PodWorld.lora])
