@@ -36,6 +36,10 @@ public struct WorkerConfiguration: Sendable {
     /// which the worker hands its work back, reports `pod.faulted` and exits 5, for the
     /// provisioner to replace the pod (SPOTQ_POD_FAULT_LIMIT).
     public var podFaultLimit = 3
+    /// Pod faults one image may meet, on any pods, before it is dead-lettered
+    /// (SPOTQ_MAX_POD_FAULTS): an image that makes every ComfyUI fail (out of memory at its
+    /// size, say) would otherwise be handed around for ever, every pod tripping on it.
+    public var maxPodFaults = 10
     /// The pause before the attempt after a pod fault, growing with the faults in a row.
     /// Capped at 30 s: ComfyUI coming back is noticed within that, and a dead one is asked
     /// once per pause, not in a tight loop.
@@ -113,6 +117,7 @@ public struct WorkerConfiguration: Sendable {
         configuration.assetWait = .seconds(try settings.integer(nil, env: "SPOTQ_ASSET_WAIT_SECONDS", default: 20, range: 1...600))
         configuration.maxFailures = try settings.integer(nil, env: "SPOTQ_MAX_FAILURES", default: 3, range: 1...100)
         configuration.podFaultLimit = try settings.integer(nil, env: "SPOTQ_POD_FAULT_LIMIT", default: 3, range: 1...100)
+        configuration.maxPodFaults = try settings.integer(nil, env: "SPOTQ_MAX_POD_FAULTS", default: 10, range: 1...1_000)
         configuration.modelListWait = .seconds(try settings.integer(nil, env: "SPOTQ_MODEL_LIST_WAIT_SECONDS", default: 10, range: 1...600))
         configuration.comfyOutputDirectory = settings.string(nil, env: "SPOTQ_COMFY_OUTPUT_DIR").map { URL(fileURLWithPath: $0, isDirectory: true) }
         configuration.idleExit = .seconds(try settings.integer(nil, env: "SPOTQ_IDLE_EXIT_SECONDS", default: 30, range: 1...86_400))

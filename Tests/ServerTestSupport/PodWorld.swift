@@ -87,8 +87,13 @@ struct PodWorld: Sendable {
 
     /// The headers of the first message in the dead-letter queue (left there).
     func firstDeadLetterHeaders() async throws -> AMQPTable? {
+        try await firstHeaders(in: BrokerNames.deadLetterQueue)
+    }
+
+    /// The headers of the first message in `queue` (left there).
+    func firstHeaders(in queue: String) async throws -> AMQPTable? {
         try await fixture.connection.withChannel { channel -> AMQPTable? in
-            let consumer = try await channel.consume(queue: BrokerNames.deadLetterQueue)
+            let consumer = try await channel.consume(queue: queue)
             for try await delivery in consumer {
                 defer { Task { try? await delivery.nack(requeue: true) } }
                 return delivery.properties.headers

@@ -38,6 +38,11 @@ struct PodFaultTests {
             // Nothing dead-lettered, the item back in the queue with its failure budget untouched.
             #expect(try await world.queueDepths() == (1, 0))
             #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE request_id = 'cuda' AND status = 'queued' AND attempts = 0") == 1)
+            // Its copy counts the pod faults it met, apart from its failures (none).
+            let headers = try await world.firstHeaders(in: BrokerNames.batchQueue(world.batch))
+            let cudaAttempts = await world.comfy.started - 4
+            #expect(headers?[DeliveryDecision.podFaultsHeader]?.intValue == Int64(cudaAttempts), "\(String(describing: headers))")
+            #expect(headers?[DeliveryDecision.failuresHeader] == nil)
             try await eventually("pod.faulted recorded with the reason") {
                 try await world.count("""
                     SELECT count(*) FROM pod_events WHERE kind = 'state' AND state = 'faulted'

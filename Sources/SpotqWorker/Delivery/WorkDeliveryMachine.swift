@@ -18,8 +18,10 @@ import SpotqCore
 ///   `maxFailures`th failure (its dead letter's header counting that failure too);
 /// - a model ComfyUI cannot load: dead-lettered naming the model, which is marked unusable
 ///   (``AttemptFault``: the asset's fault, not the item's);
-/// - a pod fault: handed back with its count untouched (another pod may do it), and the
-///   pod's breaker hears of it (``PodFaultBreaker``);
+/// - a pod fault: handed back to the back of the queue with its failure count untouched
+///   (another pod may do it) and `x-spotq-pod-faults` + 1, or dead-lettered at the
+///   `maxPodFaults`th (an item that faults every pod it meets is poison, not bad luck);
+///   the pod's breaker hears of it (``PodFaultBreaker``);
 /// - interrupted by the termination deadline: handed back (a reclaim never counts as a
 ///   failure), and ComfyUI is told to stop.
 struct WorkDeliveryMachine: Sendable {
@@ -82,10 +84,16 @@ struct WorkDeliveryMachine: Sendable {
     let failuresSoFar: Int
     /// SPOTQ_MAX_FAILURES: the failure that reaches it dead-letters the image.
     let maxFailures: Int
+    /// The delivery's `x-spotq-pod-faults` header: pod faults of earlier attempts.
+    let podFaultsSoFar: Int
+    /// SPOTQ_MAX_POD_FAULTS: the pod fault that reaches it dead-letters the image.
+    let maxPodFaults: Int
 
-    init(failuresSoFar: Int, maxFailures: Int) {
+    init(failuresSoFar: Int, maxFailures: Int, podFaultsSoFar: Int = 0, maxPodFaults: Int = 10) {
         self.failuresSoFar = max(0, failuresSoFar)
         self.maxFailures = maxFailures
+        self.podFaultsSoFar = max(0, podFaultsSoFar)
+        self.maxPodFaults = maxPodFaults
     }
 
     mutating func handle(_ event: Event) -> Action {
@@ -137,14 +145,19 @@ struct WorkDeliveryMachine: Sendable {
             let failures = failuresSoFar + 1
             guard failures < maxFailures else {
                 let final = "failed \(failures) times; last: \(reason)"
-                return Settlement(decision: .giveUp(failures: failures, reason: final), eventsBefore: [.failed(item, final, final: true)])
+                return Settlement(decision: .giveUp(failures: failures, podFaults: podFaultsSoFar, reason: final), eventsBefore: [.failed(item, final, final: true)])
             }
             return Settlement(decision: .retry(failures: failures), eventsAfter: [.failed(item, reason, final: false)])
         case .modelUnusable(let filename, let reason):
             let final = "model \(filename) is unavailable: \(reason)"
             return Settlement(decision: .deadLetter(reason: final), eventsBefore: [.failed(item, final, final: true)], followUp: .markModelUnusable(filename, reason))
         case .podFault(let reason):
-            return Settlement(decision: .requeue, eventsAfter: [.podFault(item, reason)])
+            let faults = podFaultsSoFar + 1
+            guard faults < maxPodFaults else {
+                let final = "handed back after \(faults) pod faults; last: \(reason)"
+                return Settlement(decision: .giveUp(failures: failuresSoFar, podFaults: faults, reason: final), eventsBefore: [.failed(item, final, final: true)])
+            }
+            return Settlement(decision: .handBack(podFaults: faults), eventsAfter: [.podFault(item, reason)])
         case .interrupted:
             return Settlement(decision: .requeue, eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: item)], followUp: .interruptComfy)
         }

@@ -46,7 +46,9 @@ struct WorkHandler: QueueHandler {
     func decide(_ delivery: AMQPDelivery) async -> DeliveryDecision {
         idle.begin()
         defer { idle.end() }
-        var machine = WorkDeliveryMachine(failuresSoFar: DeliveryDecision.failures(in: delivery.properties), maxFailures: configuration.maxFailures)
+        var machine = WorkDeliveryMachine(
+            failuresSoFar: DeliveryDecision.failures(in: delivery.properties), maxFailures: configuration.maxFailures,
+            podFaultsSoFar: DeliveryDecision.podFaults(in: delivery.properties), maxPodFaults: configuration.maxPodFaults)
         var item: WorkItem? = nil
         var action: WorkDeliveryMachine.Action
         if notice.isSet {
@@ -85,7 +87,7 @@ struct WorkHandler: QueueHandler {
             case .settle(let settlement):
                 for event in settlement.eventsBefore { await events.publish(event) }
                 switch settlement.decision {
-                case .deadLetter(let reason), .giveUp(_, let reason):
+                case .deadLetter(let reason), .giveUp(_, _, let reason):
                     logger.warning("worker: dead-lettered a work message", metadata: ["reason": "\(reason)"])
                 default:
                     break

@@ -69,7 +69,7 @@ struct WorkDeliveryMachineTests {
             let final = "model \(filename) is unavailable: \(reason)"
             return .settle(Settlement(decision: .deadLetter(reason: final), eventsBefore: [failed(final, final: true)], followUp: .markModelUnusable(filename, reason)))
         case ("attempting", .attempted(.podFault(let reason))):
-            return .settle(Settlement(decision: .requeue, eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: 42, detail: ["reason": .string(reason), "pod_fault": .bool(true)])]))
+            return .settle(Settlement(decision: .handBack(podFaults: 1), eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: 42, detail: ["reason": .string(reason), "pod_fault": .bool(true)])]))
         case ("attempting", .attempted(.interrupted)):
             return .settle(Settlement(decision: .requeue, eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: 42)], followUp: .interruptComfy))
         default:
@@ -131,11 +131,25 @@ struct WorkDeliveryMachineTests {
     @Test func podFaultsAndUnloadableModels_neverCountAgainstTheItem() {
         var faulted = Self.machine(in: "attempting", failuresSoFar: 2, maxFailures: 3)
         guard case .settle(let handedBack) = faulted.handle(.attempted(.podFault("ComfyUI no longer has prompt p"))) else { return #expect(Bool(false)) }
-        // Back to the queue as it came, its header untouched: the next pod starts from 2, not 3.
-        #expect(handedBack.decision == .requeue)
+        // Back to the queue with its failure count untouched (the next pod starts from 2, not 3), one more pod fault counted.
+        #expect(handedBack.decision == .handBack(podFaults: 1))
         var unusable = Self.machine(in: "attempting", failuresSoFar: 0, maxFailures: 3)
         guard case .settle(let deadLettered) = unusable.handle(.attempted(.modelUnusable(filename: "base.safetensors", reason: "header too large"))) else { return #expect(Bool(false)) }
         #expect(deadLettered.decision == .deadLetter(reason: "model base.safetensors is unavailable: header too large"))
+    }
+
+    @Test func thePodFaultThatReachesItsLimit_deadLettersTheImageAsPoison_bothCountsInItsHeaders() {
+        var poison = Machine(failuresSoFar: 1, maxFailures: 3, podFaultsSoFar: 9, maxPodFaults: 10)
+        _ = poison.handle(.opened(.success(Self.order)))
+        _ = poison.handle(.models(.ready))
+        let reason = "handed back after 10 pod faults; last: ComfyUI could not run the prompt: torch.OutOfMemoryError: CUDA out of memory"
+        #expect(poison.handle(.attempted(.podFault("ComfyUI could not run the prompt: torch.OutOfMemoryError: CUDA out of memory"))) == .settle(Settlement(
+            decision: .giveUp(failures: 1, podFaults: 10, reason: reason), eventsBefore: [Self.failed(reason, final: true)])))
+        var below = Machine(failuresSoFar: 0, maxFailures: 3, podFaultsSoFar: 8, maxPodFaults: 10)
+        _ = below.handle(.opened(.success(Self.order)))
+        _ = below.handle(.models(.ready))
+        guard case .settle(let handedBack) = below.handle(.attempted(.podFault("x"))) else { return #expect(Bool(false)) }
+        #expect(handedBack.decision == .handBack(podFaults: 9))
     }
 
     @Test func interruptionsAndRefusals_neverCountAsFailures() {
