@@ -98,6 +98,28 @@ struct PodFaultTests {
         }
     }
 
+    @Test func aWorkspaceTheWorkerCannotWriteModelsTo_isAPodFault_notAFailureOfTheModel() async throws {
+        try await PodWorld.with(requests: WorkerFaultTests.mixed) { world in
+            // Where the LoRAs folder should be, a file: creating the folder fails, as on a broken disk.
+            let models = world.workspace.appendingPathComponent("models")
+            try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+            try Data("not a folder".utf8).write(to: models.appendingPathComponent("loras"))
+            let exit = try await withTimeout(.seconds(90), "the worker") { try await Worker(configuration: world.workerConfiguration(pod: "pod-bad-disk"), logger: testLogger).run() }
+            #expect(exit == .podFaulted)
+            // No styled item dead-lettered for the LoRA; whatever was not done is back in the queue.
+            let (ready, dead) = try await world.queueDepths()
+            let done = try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'")
+            #expect(dead == 0 && ready + done == 6, "ready \(ready), dead \(dead), done \(done)")
+            #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE request_id LIKE 'styled-%' AND status = 'done'") == 0)
+            #expect(try await world.events("asset.failed") == 0)
+            try await eventually("pod.faulted recorded: the workspace") {
+                try await world.count("""
+                    SELECT count(*) FROM pod_events WHERE kind = 'state' AND state = 'faulted' AND detail ->> 'reason' LIKE 'cannot create the model folders in the workspace%'
+                    """) == 1
+            }
+        }
+    }
+
     @Test func aLoRAThatCannotLoad_isTheModelsFault_failsOnlyTheItemsNeedingIt_afterOneExecution() async throws {
         try await PodWorld.with(requests: WorkerFaultTests.mixed) { world in
             await world.comfy.setUnloadable([PodWorld.lora])

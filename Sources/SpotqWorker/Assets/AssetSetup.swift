@@ -7,7 +7,9 @@ import SpotqCore
 /// resuming partial files and verifying size and SHA-256, and leaves a marker per verified
 /// file in `<workspace>/.spotq/ready/` so a restarted pod skips it. A verified file is ready
 /// once ComfyUI lists it too: one it never lists means ComfyUI does not see the worker's
-/// model folders, and the pod is faulted (``PodHealth``) before any item is blamed for it.
+/// model folders, and the pod is faulted (``PodHealth``) before any item is blamed for it;
+/// so is a workspace it cannot write to (a full disk). A model the source will not give is
+/// the model's: `asset.failed`, and the items needing it are dead-lettered.
 struct AssetSetup: Sendable {
     let configuration: WorkerConfiguration
     let http: HTTPClient
@@ -59,10 +61,12 @@ struct AssetSetup: Sendable {
             try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: marker(asset).deletingLastPathComponent(), withIntermediateDirectories: true)
         } catch {
-            availability.markFailed(asset.filename, reason: "cannot create folders in the workspace: \(error)")
+            // The pod's disk, not the model: another pod would have it.
+            health.giveUp("cannot create the model folders in the workspace: \(error)")
             return
         }
         var lastError = ""
+        var lastWasLocal = false
         for attempt in 1...attempts {
             let started = ContinuousClock.now
             do {
@@ -80,10 +84,16 @@ struct AssetSetup: Sendable {
             } catch {
                 if Task.isCancelled { return }
                 lastError = "\(error)"
+                lastWasLocal = (error as? HTTPClientError).map { $0.code == .io } ?? true
                 logger.warning("worker: download of \(asset.filename) failed (attempt \(attempt) of \(attempts))", metadata: ["error": "\(error)"])
                 if let failure = error as? HTTPClientError, failure.httpStatus == 404 || failure.httpStatus == 403 || failure.httpStatus == 410 { break }
                 try? await Task.sleep(for: configuration.uploadBackoff.delay(afterFailures: attempt))
             }
+        }
+        guard !lastWasLocal else {
+            // Writing to the workspace failed (a full or broken disk): the pod's fault.
+            health.giveUp("cannot write model \(asset.filename) into the workspace (\(file.path)): \(lastError)")
+            return
         }
         availability.markFailed(asset.filename, reason: lastError)
         await events.publish(.assetFailed, detail: ["filename": .string(asset.filename), "reason": .string(String(lastError.prefix(1_000)))])
