@@ -150,7 +150,7 @@ struct WorkDeliveryMachine: Sendable {
             return Settlement(decision: .retry(failures: failures), eventsAfter: [.failed(item, reason, final: false)])
         case .modelUnusable(let filename, let reason):
             let final = "model \(filename) is unavailable: \(reason)"
-            return Settlement(decision: .deadLetter(reason: final), eventsBefore: [.failed(item, final, final: true)], followUp: .markModelUnusable(filename, reason))
+            return Settlement(decision: .deadLetter(reason: final), eventsBefore: [.failed(item, final, final: true)], followUp: .markModelUnusable(filename: filename, reason: reason))
         case .podFault(let reason):
             let faults = podFaultsSoFar + 1
             guard faults < maxPodFaults else {
@@ -185,7 +185,7 @@ struct Settlement: Sendable, Equatable {
         case interruptComfy
         /// The model cannot be used on any pod: fail it (`asset.failed`), so every delivery
         /// needing it is dead-lettered at once instead of tried.
-        case markModelUnusable(String, String)
+        case markModelUnusable(filename: String, reason: String)
     }
 }
 

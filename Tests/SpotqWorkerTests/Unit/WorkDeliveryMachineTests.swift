@@ -67,7 +67,7 @@ struct WorkDeliveryMachineTests {
             return .settle(Settlement(decision: .retry(failures: 1), eventsAfter: [failed(reason, final: false)]))
         case ("attempting", .attempted(.modelUnusable(let filename, let reason))):
             let final = "model \(filename) is unavailable: \(reason)"
-            return .settle(Settlement(decision: .deadLetter(reason: final), eventsBefore: [failed(final, final: true)], followUp: .markModelUnusable(filename, reason)))
+            return .settle(Settlement(decision: .deadLetter(reason: final), eventsBefore: [failed(final, final: true)], followUp: .markModelUnusable(filename: filename, reason: reason)))
         case ("attempting", .attempted(.podFault(let reason))):
             return .settle(Settlement(decision: .handBack(podFaults: 1), eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: 42, detail: ["reason": .string(reason), "pod_fault": .bool(true)])]))
         case ("attempting", .attempted(.interrupted)):
