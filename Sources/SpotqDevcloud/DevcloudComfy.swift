@@ -27,6 +27,9 @@ public actor DevcloudComfy {
     /// A prompt text holding this makes the image fail while running, as a CUDA error
     /// would: `execution_error` in its history. Fault tests use it.
     public static let executionErrorMarker = "[devcloud:execution-error]"
+    /// A prompt text holding this fails while running as a workflow of its own making would
+    /// (a shape mismatch between its nodes): the item's fault, not the pod's.
+    public static let workflowErrorMarker = "[devcloud:workflow-error]"
 
     public let configuration: Configuration
     let logger: Logger
@@ -60,6 +63,24 @@ public actor DevcloudComfy {
     public func setFault(_ fault: Fault?) {
         self.fault = fault
         cache.removeAll()
+    }
+
+    /// Model files a loader fails on at execution (SafetensorError "header too large"), as
+    /// real ComfyUI fails on a file that is listed but broken.
+    private var unloadable: Set<String> = []
+
+    public func setUnloadable(_ filenames: Set<String>) {
+        unloadable = filenames
+        cache.removeAll()
+    }
+
+    /// The first loader (checkpoint or LoRA) that names an unloadable model.
+    func unloadableLoader(_ plan: ComfyExecutionPlan) -> String? {
+        plan.order.first { id in
+            let type = plan.classType(id)
+            guard type.hasPrefix("CheckpointLoader") || type.hasPrefix("LoraLoader") else { return false }
+            return (plan.input(id, "ckpt_name") ?? plan.input(id, "lora_name"))?.stringValue.map(unloadable.contains) ?? false
+        }
     }
 
     /// True while a prompt is executing (the GPU is busy).
@@ -159,6 +180,8 @@ public actor DevcloudComfy {
             let ending: Ending
             if let fault, let failure = Self.failure(fault, plan: plan) {
                 ending = failure
+            } else if let loader = unloadableLoader(plan) {
+                ending = .error(node: loader, type: "safetensors._safetensors_rust.SafetensorError", message: "Error while deserializing header: header too large\n")
             } else if !plan.order.isEmpty, cached.count == plan.order.count {
                 // Every node is cached: nothing runs, nothing is written, the earlier images are named.
                 ending = .success(plan.saves.map { save in
@@ -176,6 +199,8 @@ public actor DevcloudComfy {
                     ending = .interrupted(node: plan.busyNode ?? job.outputs[0])
                 } else if let node = plan.markedNode {
                     ending = .error(node: node, type: "RuntimeError", message: "CUDA error: an illegal memory access was encountered (injected by devcloud)")
+                } else if let node = plan.order.first(where: { plan.input($0, "text")?.stringValue?.contains(Self.workflowErrorMarker) == true }) {
+                    ending = .error(node: node, type: "RuntimeError", message: "mat1 and mat2 shapes cannot be multiplied (77x2048 and 768x320) (injected by devcloud)\n")
                 } else {
                     ending = writeImages(job, plan: plan)
                 }

@@ -29,10 +29,13 @@ public struct Worker: Sendable {
         case finished = 0
         case gpuFailed = 3
         case refused = 4
+        /// The pod is faulted (ComfyUI unreachable or failing for reasons not the items', or
+        /// not seeing the models): work handed back, `pod.faulted` reported, to be replaced.
+        case podFaulted = 5
     }
 
     /// Runs until the batch is finished, a termination notice is honoured (SIGTERM, SIGINT,
-    /// a spot notice), the GPU check fails or the server refuses the pod; cancelling the
+    /// a spot notice), the GPU check fails, the server refuses the pod or the pod is faulted; cancelling the
     /// calling task stops it at once (its deliveries go back to the queue).
     public func run() async throws -> Exit {
         let clients = try WorkerClients(logger: logger)

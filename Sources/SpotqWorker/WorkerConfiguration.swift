@@ -29,8 +29,29 @@ public struct WorkerConfiguration: Sendable {
     /// Longest a delivery is held waiting for its models; then the consumer hands its
     /// deliveries back and waits for the download without holding any.
     public var assetWait: Duration = .seconds(20)
-    /// Real failures (not reclaims) of one image before it is dead-lettered.
+    /// Real failures (not reclaims) of one image before it is dead-lettered. Pod faults and
+    /// models ComfyUI cannot load do not count.
     public var maxFailures = 3
+    /// Pod faults in a row (ComfyUI unreachable, 5xx, a lost prompt, CUDA, a full disk…) after
+    /// which the worker hands its work back, reports `pod.faulted` and exits 5, for the
+    /// provisioner to replace the pod (SPOTQ_POD_FAULT_LIMIT).
+    public var podFaultLimit = 3
+    /// Pod faults one image may meet, on any pods, before it is dead-lettered
+    /// (SPOTQ_MAX_POD_FAULTS): an image that makes every ComfyUI fail (out of memory at its
+    /// size, say) would otherwise be handed around for ever, every pod tripping on it.
+    public var maxPodFaults = 10
+    /// The pause before the attempt after a pod fault, growing with the faults in a row.
+    /// Capped at 30 s: ComfyUI coming back is noticed within that, and a dead one is asked
+    /// once per pause, not in a tight loop.
+    public var podFaultBackoff = RetryBackoff(initial: .seconds(1), maximum: .seconds(30))
+    /// Longest a verified model may stay unlisted by ComfyUI (`GET /models/<folder>`) before
+    /// the pod counts as not seeing its model folders (SPOTQ_MODEL_LIST_WAIT_SECONDS).
+    public var modelListWait: Duration = .seconds(10)
+    /// Longest ComfyUI may leave `/history` and `/queue` unanswered while an image is awaited.
+    public var comfyUnreachableLimit: Duration = .seconds(30)
+    /// ComfyUI's output folder (SPOTQ_COMFY_OUTPUT_DIR): each image is deleted from it once its
+    /// upload was stored. nil deletes nothing.
+    public var comfyOutputDirectory: URL?
     /// An idle queue for this long, with the server reporting no work left, ends the pod.
     public var idleExit: Duration = .seconds(30)
     /// AWS-style metadata base URL to poll for `spot/instance-action`; nil polls nothing.
@@ -95,6 +116,10 @@ public struct WorkerConfiguration: Sendable {
         configuration.prefetch = try settings.integer(nil, env: "SPOTQ_PREFETCH", default: 2, range: 1...100)
         configuration.assetWait = .seconds(try settings.integer(nil, env: "SPOTQ_ASSET_WAIT_SECONDS", default: 20, range: 1...600))
         configuration.maxFailures = try settings.integer(nil, env: "SPOTQ_MAX_FAILURES", default: 3, range: 1...100)
+        configuration.podFaultLimit = try settings.integer(nil, env: "SPOTQ_POD_FAULT_LIMIT", default: 3, range: 1...100)
+        configuration.maxPodFaults = try settings.integer(nil, env: "SPOTQ_MAX_POD_FAULTS", default: 10, range: 1...1_000)
+        configuration.modelListWait = .seconds(try settings.integer(nil, env: "SPOTQ_MODEL_LIST_WAIT_SECONDS", default: 10, range: 1...600))
+        configuration.comfyOutputDirectory = settings.string(nil, env: "SPOTQ_COMFY_OUTPUT_DIR").map { URL(fileURLWithPath: $0, isDirectory: true) }
         configuration.idleExit = .seconds(try settings.integer(nil, env: "SPOTQ_IDLE_EXIT_SECONDS", default: 30, range: 1...86_400))
         configuration.spotMetadataURL = settings.string(nil, env: "SPOTQ_SPOT_METADATA_URL")
         configuration.spotPollInterval = .milliseconds(try settings.integer(nil, env: "SPOTQ_SPOT_POLL_MS", default: 5_000, range: 50...600_000))

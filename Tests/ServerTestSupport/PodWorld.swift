@@ -30,12 +30,19 @@ struct PodWorld: Sendable {
     struct Models: Sendable {
         var bytesPerSecond = 0
         var missing: Set<String> = []
+        /// False: ComfyUI reads a models folder of its own, as real ComfyUI started without
+        /// `--base-directory` does, and never sees the worker's downloads.
+        var comfySeesWorkspace = true
     }
 
     let fixture: EnqueueFixture
     let batch: Int64
     let server: ServerSwitch
     let comfy: DevcloudComfy
+    /// ComfyUI's HTTP server, which a test can stop (ComfyUI down) and start again.
+    let comfyServer: ComfySwitch
+    /// Where ComfyUI writes its images.
+    let comfyOutput: URL
     let spot: SpotMetadata
     let serverURL: String
     let comfyURL: String
@@ -52,6 +59,9 @@ struct PodWorld: Sendable {
         configuration.idleExit = .seconds(2)
         configuration.assetWait = .seconds(5)
         configuration.uploadBackoff = RetryBackoff(initial: .milliseconds(200), maximum: .seconds(1))
+        configuration.comfyOutputDirectory = comfyOutput
+        configuration.modelListWait = .seconds(3)
+        configuration.comfyUnreachableLimit = .seconds(3)
         return configuration
     }
 
@@ -62,12 +72,34 @@ struct PodWorld: Sendable {
             "SPOTQ_UPLOAD_TOKEN": BatchToken.make(secret: Self.secret, batchID: batch),
             "SPOTQ_AMQP_URL": fixture.amqp.configuration.url, "SPOTQ_COMFY_URL": comfyURL,
             "SPOTQ_WORKSPACE": workspace.path, "SPOTQ_POD_ID": pod, "SPOTQ_GPU_CHECK": "true",
-            "SPOTQ_IDLE_EXIT_SECONDS": "2", "SPOTQ_LOG_LEVEL": "info",
+            "SPOTQ_IDLE_EXIT_SECONDS": "2", "SPOTQ_LOG_LEVEL": "info", "SPOTQ_MODEL_LIST_WAIT_SECONDS": "3",
         ]
     }
 
     func count(_ sql: String) async throws -> Int {
         try await fixture.postgres.count(sql)
+    }
+
+    /// The PNGs left in ComfyUI's output folder.
+    func outputsLeft() -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: comfyOutput.path)) ?? []).filter { $0.hasSuffix(".png") }.count
+    }
+
+    /// The headers of the first message in the dead-letter queue (left there).
+    func firstDeadLetterHeaders() async throws -> AMQPTable? {
+        try await firstHeaders(in: BrokerNames.deadLetterQueue)
+    }
+
+    /// The headers of the first message in `queue` (left there).
+    func firstHeaders(in queue: String) async throws -> AMQPTable? {
+        try await fixture.connection.withChannel { channel -> AMQPTable? in
+            let consumer = try await channel.consume(queue: queue)
+            for try await delivery in consumer {
+                defer { Task { try? await delivery.nack(requeue: true) } }
+                return delivery.properties.headers
+            }
+            return nil
+        }
     }
 
     func events(_ kind: String) async throws -> Int {
@@ -112,7 +144,9 @@ struct PodWorld: Sendable {
             assetConfiguration.missing = models.missing
             let assetServer = DevcloudAssetServer(configuration: assetConfiguration, logger: quiet)
             let spot = SpotMetadata()
-            var comfyConfiguration = DevcloudComfy.Configuration(modelsDirectory: workspace.appendingPathComponent("models"), outputDirectory: root.appendingPathComponent("comfy-output"))
+            let comfyOutput = root.appendingPathComponent("comfy-output")
+            let comfyModels = models.comfySeesWorkspace ? workspace.appendingPathComponent("models") : root.appendingPathComponent("comfy-own-models")
+            var comfyConfiguration = DevcloudComfy.Configuration(modelsDirectory: comfyModels, outputDirectory: comfyOutput)
             comfyConfiguration.secondsPerImage = secondsPerImage
             let comfy = DevcloudComfy(configuration: comfyConfiguration, logger: quiet)
             var httpConfiguration = HTTPServerConfiguration()
@@ -122,17 +156,17 @@ struct PodWorld: Sendable {
 
             let (ports, sink) = AsyncStream.makeStream(of: (String, Int).self)
             let assetsApp = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { assetServer.register(on: $0); spot.register(on: $0) }) { sink.yield(("assets", $0)) }
-            let comfyApp = DevcloudServer.makeApplication(host: "127.0.0.1", port: 0, logger: quiet, register: { comfy.register(on: $0) }) { sink.yield(("comfy", $0)) }
+            let comfyServer = ComfySwitch(comfy: comfy, logger: quiet)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await assetsApp.run() }
-                group.addTask { try await comfyApp.run() }
                 let recorder = EventRecorder(amqp: fixture.amqp, store: EventStore(client: fixture.postgres), logger: quiet)
                 group.addTask { try await recorder.recordForever() }
                 var port: [String: Int] = [:]
                 for await (name, value) in ports {
                     port[name] = value
-                    if port.count == 2 { break }
+                    if port.count == 1 { break }
                 }
+                port["comfy"] = try await comfyServer.start()
                 let serverPort = try await server.start()
                 let assetBase = "http://127.0.0.1:\(port["assets"]!)/models/"
                 _ = try await AssetStore(client: fixture.postgres).importAssets([
@@ -147,12 +181,13 @@ struct PodWorld: Sendable {
                 guard created.count == 1 else { throw TestEnvironmentError(description: "setup: expected one batch, planned \(created.count)") }
                 try await BatchPublisher(postgres: fixture.postgres, amqp: fixture.amqp, logger: quiet).publishPending()
                 let world = PodWorld(
-                    fixture: fixture, batch: created[0].id, server: server, comfy: comfy, spot: spot,
+                    fixture: fixture, batch: created[0].id, server: server, comfy: comfy, comfyServer: comfyServer, comfyOutput: comfyOutput, spot: spot,
                     serverURL: "http://127.0.0.1:\(serverPort)", comfyURL: "http://127.0.0.1:\(port["comfy"]!)",
                     metadataURL: "http://127.0.0.1:\(port["assets"]!)", workspace: workspace, storage: storage)
                 let result: Result<Void, any Error>
                 do { result = .success(try await body(world)) } catch { result = .failure(error) }
                 await server.stop()
+                await comfyServer.stop()
                 group.cancelAll()
                 try? await group.waitForAll()
                 try result.get()
@@ -223,6 +258,60 @@ actor ServerSwitch {
 
     /// Stops the server and returns once its port refuses connections (NIO may close the
     /// listening socket after the application's task has ended).
+    func stop() async {
+        running?.cancel()
+        _ = try? await running?.value
+        running = nil
+        let port = self.port
+        try? await eventually("port \(port) refusing connections", timeout: .seconds(30)) {
+            guard let descriptor = try? RawSocket.connect(port: port) else { return true }
+            close(descriptor)
+            return false
+        }
+    }
+}
+
+/// The HTTP server of a ``PodWorld``'s ComfyUI stand-in, which a test can stop (connections
+/// refused, as when ComfyUI died) and start again on the same port, the stand-in's queue and
+/// history kept.
+actor ComfySwitch {
+    let comfy: DevcloudComfy
+    let logger: Logger
+    private var running: Task<Void, any Error>?
+    private var port = 0
+
+    init(comfy: DevcloudComfy, logger: Logger) {
+        self.comfy = comfy
+        self.logger = logger
+    }
+
+    /// Starts the server (on its earlier port, if it had one) and returns the port.
+    func start() async throws -> Int {
+        guard running == nil else { return port }
+        if port == 0 { port = try FreePort.find() }
+        for _ in 0..<300 {
+            let (bound, sink) = AsyncStream.makeStream(of: Int.self)
+            let comfy = self.comfy
+            let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: port, logger: logger, register: { comfy.register(on: $0) }) { sink.yield($0) }
+            let task = Task {
+                defer { sink.finish() }
+                try await app.run()
+            }
+            var boundPort: Int?
+            for await value in bound {
+                boundPort = value
+                break
+            }
+            if boundPort != nil {
+                running = task
+                return port
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestEnvironmentError(description: "devcloud's ComfyUI could not listen on port \(port) again")
+    }
+
+    /// Stops the server and returns once its port refuses connections.
     func stop() async {
         running?.cancel()
         _ = try? await running?.value

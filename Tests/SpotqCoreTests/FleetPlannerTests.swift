@@ -79,6 +79,15 @@ struct FleetPlannerTests {
         #expect(actions.filter { if case .rent = $0 { true } else { false } }.count == 1)
     }
 
+    @Test func aPodItsWorkerReportedFaulted_isTerminatedAndReplaced_likeABrokenGPU() {
+        let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 300, hours: 1)], unplanned: [])
+        let actions = planner().plan(demand: demand, pods: [pod(1, batch: 1, state: .faulted)], now: now)
+        #expect(actions == [.terminate(podID: 1, reason: "its worker reported it faulted"), .rent(batchID: 1, payloadBytes: 20_000_000_000)])
+        // With no work left it is ended all the same, and not replaced.
+        let idle = DemandSnapshot(takenAt: now, batches: [batch(1, items: 0, hours: 0)], unplanned: [])
+        #expect(planner().plan(demand: idle, pods: [pod(1, batch: 1, state: .faulted)], now: now) == [.terminate(podID: 1, reason: "its worker reported it faulted")])
+    }
+
     @Test func aRunningPodWhoseWorkerFellSilent_isReplaced_butAQuietStartIsLeftToTheStartTimeout() {
         let demand = DemandSnapshot(takenAt: now, batches: [batch(1, items: 3_000, hours: 9)], unplanned: [])
         var silent = pod(1, batch: 1, state: .generating, age: 3_600)

@@ -67,6 +67,7 @@ struct LifecycleTests {
             allowed[state] = moves
         }
         allowed[.gpuFailed] = [.reclaimed: .reclaimed, .terminated: .terminated]
+        allowed[.faulted] = [.reclaimed: .reclaimed, .terminated: .terminated]
         allowed[.reclaimed] = [.resumed: .starting, .terminated: .terminated]
         allowed[.terminated] = [:]
         #expect(Set(allowed.keys) == Set(PodState.allCases))
@@ -77,14 +78,21 @@ struct LifecycleTests {
         }
     }
 
+    @Test func aWorkingPod_canReportItselfFaulted_andAFaultedOneHoldsNoWork() {
+        for state in [PodState.starting, .downloading, .generating, .draining] {
+            #expect(state.after(.reported(.faulted)) == .faulted, "\(state)")
+        }
+        #expect(PodState.holdingNoWork.contains(.faulted))
+    }
+
     @Test func aPod_cannotReportItselfReclaimedTerminatedOrRequested() {
         for claimed in [PodState.reclaimed, .terminated, .requested] {
             #expect(PodState.sources(of: .reported(claimed)).isEmpty, "reported(\(claimed))")
         }
     }
 
-    @Test func aReclaimedOrGPUFailedPod_ignoresLateReports() {
-        for state in [PodState.reclaimed, .gpuFailed, .terminated] {
+    @Test func aReclaimedGPUFailedOrFaultedPod_ignoresLateReports() {
+        for state in [PodState.reclaimed, .gpuFailed, .faulted, .terminated] {
             #expect(PodState.reportable.allSatisfy { state.after(.reported($0)) == nil }, "\(state)")
         }
     }

@@ -343,6 +343,25 @@ struct ProvisionerTests {
         }
     }
 
+    @Test func aPodItsWorkerReportedFaulted_isTerminatedAndReplaced_likeABrokenGPU() async throws {
+        try await ProvisionerWorld.with { world in
+            await world.round()
+            let id = try #require(await world.cloud.podIDs().all.first)
+            let row = try await world.postgres.query("SELECT id FROM pods WHERE provider_pod_id = \(id)")[0].decode(Int64.self, at: 0)
+            try await world.postgres.query("UPDATE pods SET state = 'generating' WHERE id = \(row)")
+            // What the worker sends once its breaker trips (exit 5), recorded as the recorder does.
+            let faulted = SpotqEvent(
+                eventKey: "faulted-\(id)", kind: .state, batchID: world.batch, pod: SpotqEvent.Pod(provider: "runpod", id: id), state: .faulted,
+                detail: ["reason": .string("3 pod faults in a row; last: ComfyUI unreachable (POST /prompt): connection refused")])
+            #expect(try await EventStore(client: world.postgres).record(faulted, podRowID: row))
+            #expect(try await world.count("SELECT count(*) FROM pods WHERE id = \(row) AND state = 'faulted'") == 1)
+            await world.round()
+            #expect(try await world.count("SELECT count(*) FROM pods WHERE id = \(row) AND state = 'terminated' AND last_error = 'its worker reported it faulted'") == 1)
+            let now = await world.cloud.podIDs().all
+            #expect(now.count == 1 && !now.contains(id))
+        }
+    }
+
     @Test func aPodStuckStarting_isTerminatedAndReplaced() async throws {
         try await ProvisionerWorld.with(cloud: { $0.failingStartRate = 1 }, fleet: { $0.limits.startTimeoutSeconds = 1 }) { world in
             await world.round()

@@ -28,6 +28,8 @@ struct WorkerTests {
             #expect(exit == .finished)
             #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 7)
             #expect(try await world.count("SELECT count(*) FROM image_generation_files") == 7)
+            // Each image left ComfyUI's output folder once the server had stored it.
+            #expect(world.outputsLeft() == 0)
             let dead = try await world.fixture.connection.withChannel { try await $0.declareQueuePassive(BrokerNames.deadLetterQueue).messageCount }
             #expect(dead == 1)
             try await eventually("the poison item marked failed") {
@@ -92,7 +94,10 @@ struct WorkerFaultTests {
             let gate = world.server.gate
             try await eventually("the slot held") { gate.inProgress == 1 }
             let decisionsBefore = gate.admissions + gate.refusals
-            let worker = Task { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
+            // Without SPOTQ_COMFY_OUTPUT_DIR nothing is deleted.
+            var configuration = world.workerConfiguration()
+            configuration.comfyOutputDirectory = nil
+            let worker = Task { try await Worker(configuration: configuration, logger: testLogger).run() }
             try await eventually("the worker's upload answered 503", timeout: .seconds(60)) { gate.refusals >= 1 }
             let refused = ContinuousClock.now
             close(stalled)
@@ -104,6 +109,7 @@ struct WorkerFaultTests {
                 try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 1
             }
             #expect(try await withTimeout(.seconds(60), "the worker") { try await worker.value } == .finished)
+            #expect(world.outputsLeft() == 1)
         }
     }
 
@@ -119,10 +125,15 @@ struct WorkerFaultTests {
                 try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 1
             }
             #expect(try await world.count("SELECT count(*) FROM image_generation_files") == 1)
-            try await eventually("the lost prompt's failure recorded") {
-                try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'image.failed' AND detail ->> 'reason' LIKE '%no longer has prompt%'") == 1
+            // A pod fault: handed back, not counted against the item.
+            try await eventually("the lost prompt handed back as the pod's fault") {
+                try await world.count("""
+                    SELECT count(*) FROM pod_events WHERE kind = 'image.interrupted' AND detail ->> 'pod_fault' = 'true' AND detail ->> 'reason' LIKE '%no longer has prompt%'
+                    """) == 1
             }
             #expect(try await withTimeout(.seconds(60), "the worker") { try await worker.value } == .finished)
+            #expect(try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'image.failed'") == 0)
+            #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE attempts = 0 AND status = 'done'") == 1)
         }
     }
 
@@ -235,10 +246,10 @@ struct WorkerFaultTests {
         }
     }
 
-    @Test func anImageThatKeepsFailing_isRetriedWithItsCount_andDeadLetteredAtTheThirdFailure() async throws {
+    @Test func anImageThatKeepsFailing_isRetriedWithItsCount_andDeadLetteredAtTheThirdFailure_theHeaderCountingAsTheReasonDoes() async throws {
         try await PodWorld.with(requests: { checkpoint, _ in
             (0..<4).map { PodWorld.request("plain-\($0)", checkpoint: checkpoint) }
-                + [TextToImageRequest(requestID: "cursed", checkpoint: checkpoint, positive: "a cat \(DevcloudComfy.executionErrorMarker)").messageJSON()]
+                + [TextToImageRequest(requestID: "cursed", checkpoint: checkpoint, positive: "a cat \(DevcloudComfy.workflowErrorMarker)").messageJSON()]
         }) { world in
             let exit = try await withTimeout(.seconds(90), "the worker") { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
             #expect(exit == .finished)
@@ -248,19 +259,15 @@ struct WorkerFaultTests {
             try await eventually("the item failed after three attempts, with ComfyUI's error") {
                 try await world.count("""
                     SELECT count(*) FROM image_generation_queue WHERE request_id = 'cursed' AND status = 'failed' AND attempts = 3
-                    AND last_error LIKE 'failed 3 times; last: %illegal memory access%'
+                    AND last_error LIKE 'failed 3 times; last: %shapes cannot be multiplied%'
                     """) == 1
             }
-            let reason = try await world.fixture.connection.withChannel { channel -> String? in
-                let consumer = try await channel.consume(queue: BrokerNames.deadLetterQueue)
-                for try await delivery in consumer {
-                    defer { Task { try? await delivery.nack(requeue: true) } }
-                    if case .string(let text)? = delivery.properties.headers?[BrokerNames.reasonHeader] { return text }
-                    return nil
-                }
-                return nil
-            }
-            #expect(reason?.hasPrefix("failed 3 times; last: ComfyUI could not run the prompt: RuntimeError: CUDA error") == true)
+            let headers = try await world.firstDeadLetterHeaders()
+            let reason = headers?[BrokerNames.reasonHeader]?.stringValue
+            #expect(reason?.hasPrefix("failed 3 times; last: ComfyUI could not run the prompt: RuntimeError: mat1 and mat2 shapes cannot be multiplied") == true)
+            // No line break at the end (real ComfyUI sends one), and the header says 3 as the reason does.
+            #expect(reason?.hasSuffix("\n") == false)
+            #expect(headers?[DeliveryDecision.failuresHeader]?.intValue == 3, "\(String(describing: headers))")
         }
     }
 

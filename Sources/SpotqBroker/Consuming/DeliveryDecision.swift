@@ -16,6 +16,16 @@ public enum DeliveryDecision: Sendable, Hashable {
     /// and routing key (mandatory, confirmed), then the original is acked. The copy goes to
     /// the back of the queue.
     case retry(failures: Int)
+    /// The failure (or pod fault) that used up the message's budget: dead-lettered like
+    /// ``deadLetter(reason:)``, its copy's `x-spotq-failures` set to `failures` (and
+    /// `x-spotq-pod-faults` to `podFaults`, when any), so the headers count what the reason
+    /// says (the delivery's own headers count what came before this attempt).
+    case giveUp(failures: Int, podFaults: Int = 0, reason: String)
+    /// Not the message's fault (the consumer's machine failed): republished like a retry, to
+    /// the back of the queue, carrying `x-spotq-pod-faults = podFaults`
+    /// (``DeliveryDecision/podFaultsHeader``) and its failure count unchanged; then the
+    /// original is acked. The count bounds an item that faults every pod it meets.
+    case handBack(podFaults: Int)
     /// Not the message's fault (e.g. PostgreSQL away): the delivery stays unacknowledged and
     /// the shell hands it to the handler again after a backoff, for at most the hold limit;
     /// past it, everything in hand goes back to the queue (channel closed) and the shell
@@ -28,5 +38,13 @@ public enum DeliveryDecision: Sendable, Hashable {
     /// The failures a delivery's `x-spotq-failures` header counts (0 without one).
     public static func failures(in properties: AMQPMessageProperties) -> Int {
         Int(properties.headers?[failuresHeader]?.intValue ?? 0)
+    }
+
+    /// The header a handed-back copy carries its pod-fault count in.
+    public static let podFaultsHeader = "x-spotq-pod-faults"
+
+    /// The pod faults a delivery's `x-spotq-pod-faults` header counts (0 without one).
+    public static func podFaults(in properties: AMQPMessageProperties) -> Int {
+        Int(properties.headers?[podFaultsHeader]?.intValue ?? 0)
     }
 }

@@ -35,8 +35,19 @@ public struct SettlementPlan: Sendable, Hashable {
             case .deadLetter(let reason):
                 publishes.append(AMQPOutgoingMessage.deadLetter(of: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now))
                 actions.append(.ack)
+            case .giveUp(let failures, let podFaults, let reason):
+                var copy = AMQPOutgoingMessage.deadLetter(of: message, queue: queue, exchange: deadLetterExchange, reason: reason, now: now)
+                var headers = copy.properties.headers ?? AMQPTable()
+                headers[DeliveryDecision.failuresHeader] = .int64(Int64(failures))
+                if podFaults > 0 { headers[DeliveryDecision.podFaultsHeader] = .int64(Int64(podFaults)) }
+                copy.properties.headers = headers
+                publishes.append(copy)
+                actions.append(.ack)
             case .retry(let failures):
                 publishes.append(Self.retryCopy(of: message, failures: failures, exchange: retryExchange))
+                actions.append(.ack)
+            case .handBack(let podFaults):
+                publishes.append(Self.retryCopy(of: message, setting: DeliveryDecision.podFaultsHeader, to: podFaults, exchange: retryExchange))
                 actions.append(.ack)
             case .hold(let reason):
                 if holdReason == nil { holdReason = reason }
@@ -54,9 +65,14 @@ public struct SettlementPlan: Sendable, Hashable {
     /// header, to `exchange` (nil: the delivery's own) with the delivery's routing key,
     /// mandatory (a copy no queue takes comes back, and the original stays unacknowledged).
     public static func retryCopy(of message: ReceivedMessage, failures: Int, exchange: String? = nil) -> AMQPOutgoingMessage {
+        retryCopy(of: message, setting: DeliveryDecision.failuresHeader, to: failures, exchange: exchange)
+    }
+
+    /// The same copy, with one count header set (the failures, or the pod faults).
+    static func retryCopy(of message: ReceivedMessage, setting header: String, to count: Int, exchange: String?) -> AMQPOutgoingMessage {
         var properties = message.properties.republished
         var headers = properties.headers ?? AMQPTable()
-        headers[DeliveryDecision.failuresHeader] = .int64(Int64(failures))
+        headers[header] = .int64(Int64(count))
         properties.headers = headers
         return AMQPOutgoingMessage(exchange: exchange ?? message.exchange, routingKey: message.routingKey, body: message.body, properties: properties, mandatory: true)
     }

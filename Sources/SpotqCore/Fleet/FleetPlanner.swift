@@ -117,6 +117,9 @@ public struct FleetPlanner: Sendable {
             let hasWork = (work?.remainingItems ?? 0) > 0
             if pod.state == .gpuFailed {
                 actions.append(.terminate(podID: pod.id, reason: "its GPU check failed"))
+            } else if pod.state == .faulted {
+                // Its worker handed its work back and left: ComfyUI on it does not work.
+                actions.append(.terminate(podID: pod.id, reason: "its worker reported it faulted"))
             } else if !hasWork {
                 // Every item of its batch is settled, so the pod holds no delivery.
                 actions.append(.terminate(podID: pod.id, reason: "its batch has no work left"))

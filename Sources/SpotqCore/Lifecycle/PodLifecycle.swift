@@ -3,7 +3,7 @@
 /// The pod's own reports (``PodEvent/reported(_:)``) move it only among the states a worker
 /// can be in; what the provider says (reclaimed) and what spotq does (rent, resume,
 /// terminate) are the provisioner's. A pod cannot report itself reclaimed or terminated,
-/// and a reclaimed, GPU-failed or terminated pod's late reports change nothing.
+/// and a reclaimed, GPU-failed, faulted or terminated pod's late reports change nothing.
 public enum PodState: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
     /// Written by the provisioner before it asks the provider, so a crash in between leaves
     /// a trace. Out: the worker's first report (→ starting…), or terminated.
@@ -14,6 +14,12 @@ public enum PodState: String, Sendable, Codable, CaseIterable, CustomStringConve
     /// The GPU check failed; the worker took no work and left. In: the worker's report.
     /// Out: the provisioner terminates it.
     case gpuFailed = "gpu_failed"
+    /// The worker found the pod unable to work for reasons not its items' (ComfyUI
+    /// unreachable or failing SPOTQ_POD_FAULT_LIMIT times in a row, or not seeing the
+    /// worker's models); it handed its work back and left (exit 5). In: the worker's report,
+    /// from any working state. Out: the provisioner terminates it (and rents a replacement
+    /// while demand remains), like ``gpuFailed``.
+    case faulted
     /// The worker downloads its batch's models. In: the worker's report.
     case downloading
     /// The worker consumes its batch's work. In: the worker's report.
@@ -30,11 +36,11 @@ public enum PodState: String, Sendable, Codable, CaseIterable, CustomStringConve
     public var description: String { rawValue }
 
     /// The states a worker reports about itself (`pod.<state>` events).
-    public static let reportable: [PodState] = [.starting, .gpuFailed, .downloading, .generating, .draining]
+    public static let reportable: [PodState] = [.starting, .gpuFailed, .downloading, .generating, .draining, .faulted]
     /// Every state but ``terminated``.
     public static var live: [PodState] { allCases.filter { $0 != .terminated } }
     /// States whose worker holds no delivery yet.
-    public static let holdingNoWork: [PodState] = [.requested, .starting, .downloading, .gpuFailed]
+    public static let holdingNoWork: [PodState] = [.requested, .starting, .downloading, .gpuFailed, .faulted]
     /// States in which the pod has not started working (the start timeout runs).
     public static let notYetWorking: [PodState] = [.requested, .starting]
 
@@ -45,7 +51,7 @@ public enum PodState: String, Sendable, Codable, CaseIterable, CustomStringConve
         case (.reclaimed, .resumed): .starting
         case (.reclaimed, .reclaimed), (_, .resumed): nil
         case (_, .reclaimed): .reclaimed
-        case (.reclaimed, .reported), (.gpuFailed, .reported): nil
+        case (.reclaimed, .reported), (.gpuFailed, .reported), (.faulted, .reported): nil
         case (_, .reported(let state)): PodState.reportable.contains(state) ? state : nil
         }
     }

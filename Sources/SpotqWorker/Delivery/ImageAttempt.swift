@@ -1,15 +1,19 @@
 import Foundation
+import Logging
 import SpotqCore
 import SpotqBundle
 
 /// One attempt at an image: ComfyUI generates it, the images are zipped into a result
-/// bundle, the bundle is uploaded (retried until a 2xx, a refusal or the deadline).
+/// bundle, the bundle is uploaded (retried until a 2xx, a refusal or the deadline), and the
+/// stored images are deleted from ComfyUI's output folder. A ComfyUI failure is blamed on
+/// the item, a model or the pod by ``AttemptFault``.
 struct ImageAttempt: Sendable {
     let configuration: WorkerConfiguration
     let comfy: ComfyClient
     let api: ServerAPI
     let notice: TerminationNotice
     let activity: ActivityTracker
+    let logger: Logger
 
     /// Generates and uploads, racing the termination deadline. At the deadline the answer is
     /// `.interrupted`: the attempt is cancelled, and its HTTP calls abort within milliseconds.
@@ -34,8 +38,9 @@ struct ImageAttempt: Sendable {
             let promptID = try await comfy.submit(workflowJSON: item.workflowJSON, promptID: UUID().uuidString.lowercased())
             activity.generating(item: item.itemID, prompt: promptID)
             images = try await comfy.waitForImages(promptID: promptID, limit: configuration.generationTimeout)
-        } catch let refused as ComfyClient.Refused {
-            return .refused(refused.description)
+        } catch let failure as ComfyFailure {
+            if Task.isCancelled { return .interrupted }
+            return AttemptFault.of(failure, verifiedModels: Set(item.order.models), modelOfNode: item.modelOfNode).result
         } catch is CancellationError {
             return .interrupted
         } catch {
@@ -54,11 +59,22 @@ struct ImageAttempt: Sendable {
         activity.uploading(item: item.itemID)
         do {
             switch try await api.upload(bundle, notice: notice) {
-            case .stored: return .stored
-            case .refused(let reason): return .refused(reason)
+            case .stored:
+                deleteOutputs(images, item: item)
+                return .stored
+            case .refused(let reason):
+                return .refused(reason)
             }
         } catch {
             return .interrupted
+        }
+    }
+
+    /// Only after the server stored them: until then the files are the only copy.
+    func deleteOutputs(_ images: [ComfyClient.Image], item: WorkItem) {
+        guard let directory = configuration.comfyOutputDirectory else { return }
+        for problem in ComfyOutputs(directory: directory).delete(images) {
+            logger.warning("worker: an output file was kept", metadata: ["item": "\(item.itemID)", "problem": "\(problem)"])
         }
     }
 

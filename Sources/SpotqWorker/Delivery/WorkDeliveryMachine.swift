@@ -15,7 +15,13 @@ import SpotqCore
 /// - the attempt stored the image: acked, then `image.done`;
 /// - refused (ComfyUI refused the workflow, the server the bundle): dead-lettered at once;
 /// - failed: republished with `x-spotq-failures` + 1, or dead-lettered at the
-///   `maxFailures`th failure;
+///   `maxFailures`th failure (its dead letter's header counting that failure too);
+/// - a model ComfyUI cannot load: dead-lettered naming the model, which is marked unusable
+///   (``AttemptFault``: the asset's fault, not the item's);
+/// - a pod fault: handed back to the back of the queue with its failure count untouched
+///   (another pod may do it) and `x-spotq-pod-faults` + 1, or dead-lettered at the
+///   `maxPodFaults`th (an item that faults every pod it meets is poison, not bad luck);
+///   the pod's breaker hears of it (``PodFaultBreaker``);
 /// - interrupted by the termination deadline: handed back (a reclaim never counts as a
 ///   failure), and ComfyUI is told to stop.
 struct WorkDeliveryMachine: Sendable {
@@ -78,10 +84,16 @@ struct WorkDeliveryMachine: Sendable {
     let failuresSoFar: Int
     /// SPOTQ_MAX_FAILURES: the failure that reaches it dead-letters the image.
     let maxFailures: Int
+    /// The delivery's `x-spotq-pod-faults` header: pod faults of earlier attempts.
+    let podFaultsSoFar: Int
+    /// SPOTQ_MAX_POD_FAULTS: the pod fault that reaches it dead-letters the image.
+    let maxPodFaults: Int
 
-    init(failuresSoFar: Int, maxFailures: Int) {
+    init(failuresSoFar: Int, maxFailures: Int, podFaultsSoFar: Int = 0, maxPodFaults: Int = 10) {
         self.failuresSoFar = max(0, failuresSoFar)
         self.maxFailures = maxFailures
+        self.podFaultsSoFar = max(0, podFaultsSoFar)
+        self.maxPodFaults = maxPodFaults
     }
 
     mutating func handle(_ event: Event) -> Action {
@@ -133,9 +145,19 @@ struct WorkDeliveryMachine: Sendable {
             let failures = failuresSoFar + 1
             guard failures < maxFailures else {
                 let final = "failed \(failures) times; last: \(reason)"
-                return Settlement(decision: .deadLetter(reason: final), eventsBefore: [.failed(item, final, final: true)])
+                return Settlement(decision: .giveUp(failures: failures, podFaults: podFaultsSoFar, reason: final), eventsBefore: [.failed(item, final, final: true)])
             }
             return Settlement(decision: .retry(failures: failures), eventsAfter: [.failed(item, reason, final: false)])
+        case .modelUnusable(let filename, let reason):
+            let final = "model \(filename) is unavailable: \(reason)"
+            return Settlement(decision: .deadLetter(reason: final), eventsBefore: [.failed(item, final, final: true)], followUp: .markModelUnusable(filename: filename, reason: reason))
+        case .podFault(let reason):
+            let faults = podFaultsSoFar + 1
+            guard faults < maxPodFaults else {
+                let final = "handed back after \(faults) pod faults; last: \(reason)"
+                return Settlement(decision: .giveUp(failures: failuresSoFar, podFaults: faults, reason: final), eventsBefore: [.failed(item, final, final: true)])
+            }
+            return Settlement(decision: .handBack(podFaults: faults), eventsAfter: [.podFault(item, reason)])
         case .interrupted:
             return Settlement(decision: .requeue, eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: item)], followUp: .interruptComfy)
         }
@@ -161,6 +183,9 @@ struct Settlement: Sendable, Equatable {
         case pauseUntilModels([String])
         /// Tell ComfyUI to drop the image cut short by the deadline (`POST /interrupt`).
         case interruptComfy
+        /// The model cannot be used on any pod: fail it (`asset.failed`), so every delivery
+        /// needing it is dead-lettered at once instead of tried.
+        case markModelUnusable(filename: String, reason: String)
     }
 }
 
@@ -172,6 +197,12 @@ struct WorkerEvent: Sendable, Equatable {
 
     static func failed(_ item: Int64, _ reason: String, final: Bool) -> WorkerEvent {
         WorkerEvent(kind: .imageFailed, item: item, detail: ["reason": .string(reason), "final": .bool(final)])
+    }
+
+    /// An item handed back for a fault of the pod: back in the queue like an interruption,
+    /// its failure count untouched.
+    static func podFault(_ item: Int64, _ reason: String) -> WorkerEvent {
+        WorkerEvent(kind: .imageInterrupted, item: item, detail: ["reason": .string(String(reason.prefix(1_000))), "pod_fault": .bool(true)])
     }
 }
 
@@ -192,8 +223,12 @@ enum AttemptResult: Sendable, Equatable {
     /// The same attempt can never succeed (ComfyUI refused the workflow, the server refused
     /// the bundle).
     case refused(String)
-    /// This attempt failed; another may not.
+    /// This attempt failed for a reason of the item's; another may not.
     case failed(String)
+    /// ComfyUI cannot load a model the item needs, though the worker verified it.
+    case modelUnusable(filename: String, reason: String)
+    /// The pod failed (ComfyUI unreachable, CUDA, disk…): not the item's fault.
+    case podFault(String)
     /// The termination deadline came first.
     case interrupted
 }

@@ -4,12 +4,14 @@ import SpotqBroker
 import SpotqCore
 
 /// The work loop's handler on the consumer shell: drives a ``WorkDeliveryMachine`` per
-/// delivery with the I/O it asks for (waiting for models, generating and uploading,
-/// publishing events) and returns its decision for the shell to carry out.
+/// delivery with the I/O it asks for (waiting for models and the breaker's pause, generating
+/// and uploading, publishing events) and returns its decision for the shell to carry out.
+/// Every attempt's end is told to ``PodHealth``.
 struct WorkHandler: QueueHandler {
     let configuration: WorkerConfiguration
     let availability: AssetAvailability
     let attempts: ImageAttempt
+    let health: PodHealth
     let events: EventPublisher
     let notice: TerminationNotice
     let idle: IdleTimer
@@ -21,12 +23,13 @@ struct WorkHandler: QueueHandler {
     private let inHand = Locked<(tag: UInt64, item: Int64?, settlement: Settlement)?>(nil)
 
     init(
-        configuration: WorkerConfiguration, availability: AssetAvailability, attempts: ImageAttempt, events: EventPublisher,
+        configuration: WorkerConfiguration, availability: AssetAvailability, attempts: ImageAttempt, health: PodHealth, events: EventPublisher,
         notice: TerminationNotice, idle: IdleTimer, stop: ConsumeStop<WorkLoop.Stop>, logger: Logger
     ) {
         self.configuration = configuration
         self.availability = availability
         self.attempts = attempts
+        self.health = health
         self.events = events
         self.notice = notice
         self.idle = idle
@@ -43,7 +46,9 @@ struct WorkHandler: QueueHandler {
     func decide(_ delivery: AMQPDelivery) async -> DeliveryDecision {
         idle.begin()
         defer { idle.end(); events.activity.waitingForWork() }
-        var machine = WorkDeliveryMachine(failuresSoFar: DeliveryDecision.failures(in: delivery.properties), maxFailures: configuration.maxFailures)
+        var machine = WorkDeliveryMachine(
+            failuresSoFar: DeliveryDecision.failures(in: delivery.properties), maxFailures: configuration.maxFailures,
+            podFaultsSoFar: DeliveryDecision.podFaults(in: delivery.properties), maxPodFaults: configuration.maxPodFaults)
         var item: WorkItem? = nil
         var action: WorkDeliveryMachine.Action
         if notice.isSet {
@@ -66,7 +71,12 @@ struct WorkHandler: QueueHandler {
             switch action {
             case .waitForModels(let models):
                 events.activity.waitingForAsset(availability.firstPending(models))
-                let state = try? await unlessNoticed(notice) { await availability.wait(for: models, limit: configuration.assetWait) }
+                // Ready models wait out the breaker's pause after a pod fault, unless noticed.
+                let state = try? await unlessNoticed(notice) { [availability, health, configuration] in
+                    let state = await availability.wait(for: models, limit: configuration.assetWait)
+                    if state == .ready { try await health.pauseBeforeAttempt() }
+                    return state
+                }
                 action = machine.handle(state.map { .models($0) } ?? .noticed)
             case .attempt(let started):
                 guard let item else { return .requeue }
@@ -74,12 +84,16 @@ struct WorkHandler: QueueHandler {
                 for event in started { await events.publish(event) }
                 let result = await attempts.run(item)
                 logger.debug("worker: item attempted", metadata: ["item": "\(item.itemID)", "result": "\(result)"])
+                health.record(result)
                 action = machine.handle(.attempted(result))
             case .settle(let settlement):
                 if settlement.movesForward { events.activity.progressed() }
                 for event in settlement.eventsBefore { await events.publish(event) }
-                if case .deadLetter(let reason) = settlement.decision {
+                switch settlement.decision {
+                case .deadLetter(let reason), .giveUp(_, _, let reason):
                     logger.warning("worker: dead-lettered a work message", metadata: ["reason": "\(reason)"])
+                default:
+                    break
                 }
                 if case .pauseUntilModels(let models) = settlement.followUp {
                     // Hold nothing while the models download.
@@ -103,6 +117,11 @@ struct WorkHandler: QueueHandler {
                 return (current.item, current.settlement)
             }
             guard let (item, settlement) = taken else { continue }
+            if case .markModelUnusable(let filename, let reason) = settlement.followUp {
+                logger.error("worker: ComfyUI cannot load a verified model; the items needing it are dead-lettered", metadata: ["model": "\(filename)", "reason": "\(reason)"])
+                availability.markFailed(filename, reason: reason)
+                await events.publish(.assetFailed, detail: ["filename": .string(filename), "reason": .string(String(reason.prefix(1_000))), "stage": .string("load")])
+            }
             if settlement.followUp == .interruptComfy {
                 logger.info("worker: handed back the image in progress", metadata: ["item": "\(item.map(String.init) ?? "?")", "handed_back_after_ms": "\(notice.millisecondsSinceNotice())"])
                 await attempts.comfy.interrupt()

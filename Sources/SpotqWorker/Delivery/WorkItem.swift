@@ -9,6 +9,9 @@ struct WorkItem: Sendable {
     var loras: [String]
     /// The ComfyUI workflow, as JSON text.
     var workflowJSON: String
+    /// The model file each loader node names (`ckpt_name`, `lora_name`), by node id: an
+    /// execution error in that node is blamed on that file.
+    var modelOfNode: [String: String] = [:]
 
     struct Invalid: Error, CustomStringConvertible {
         var description: String
@@ -28,6 +31,12 @@ struct WorkItem: Sendable {
         self.requestID = requestID
         self.checkpoint = checkpoint
         loras = ((object["loras"] as? [[String: Any]]) ?? []).compactMap { $0["file"] as? String }
+        for (id, value) in workflow {
+            // Real ComfyUI answers such a prompt with a bare 500, which would read as the pod's fault.
+            guard let node = value as? [String: Any] else { throw Invalid(description: "the workflow's node \(id) is not a JSON object") }
+            let inputs = node["inputs"] as? [String: Any] ?? [:]
+            if let file = AttemptFault.modelInputs.lazy.compactMap({ inputs[$0] as? String }).first { modelOfNode[id] = file }
+        }
         workflowJSON = String(decoding: try JSONSerialization.data(withJSONObject: workflow), as: UTF8.self)
     }
 }

@@ -12,6 +12,7 @@ struct WorkLoop: Sendable {
     let api: ServerAPI
     let availability: AssetAvailability
     let attempts: ImageAttempt
+    let health: PodHealth
     let events: EventPublisher
     let notice: TerminationNotice
     let logger: Logger
@@ -55,7 +56,7 @@ struct WorkLoop: Sendable {
                 { await batchFinished() },
             ])
             let handler = WorkHandler(
-                configuration: configuration, availability: availability, attempts: attempts, events: events,
+                configuration: configuration, availability: availability, attempts: attempts, health: health, events: events,
                 notice: notice, idle: idle, stop: stop, logger: logger)
             let consumer = QueueConsumer(configuration: consumerConfiguration, amqp: amqp, handler: handler, logger: logger)
             switch try await consumer.consume(until: stop) {

@@ -5,9 +5,10 @@ import SpotqCore
 
 /// The pod's run of its batch, as the worker group's main service: GPU check, manifest
 /// (handed to the downloads), ComfyUI up, then the work loop until the batch is finished or
-/// a termination notice is honoured. Its graceful shutdown (SIGTERM or SIGINT, by the
-/// group) is a termination notice with SPOTQ_TERMINATION_GRACE_MS of grace. It ends the
-/// group when it returns; its ``Worker/Exit`` is left in `exit`.
+/// a termination notice is honoured, or the pod is found faulted (``PodHealth``: then its
+/// work is handed back, `pod.faulted` reported, and the exit is 5). Its graceful shutdown
+/// (SIGTERM or SIGINT, by the group) is a termination notice with SPOTQ_TERMINATION_GRACE_MS
+/// of grace. It ends the group when it returns; its ``Worker/Exit`` is left in `exit`.
 struct BatchRun: Service {
     let configuration: WorkerConfiguration
     let clients: WorkerClients
@@ -58,17 +59,28 @@ struct BatchRun: Service {
         }
         await events.state(.downloading, detail: ["assets": .number(Double(manifest.assets.count)), "bytes": .number(Double(manifest.payloadBytes))])
         let availability = AssetAvailability(manifest.assets.map(\.filename))
+        let health = PodHealth(
+            breaker: PodFaultBreaker(limit: configuration.podFaultLimit, backoff: configuration.podFaultBackoff),
+            notice: notice, grace: configuration.terminationGrace, logger: logger)
+        let listing = ComfyClient(baseURL: configuration.comfyURL, http: clients.downloads)
         downloads.give(AssetSetup.Plan(
-            setup: AssetSetup(configuration: configuration, http: clients.downloads, availability: availability, events: events, logger: logger),
+            setup: AssetSetup(configuration: configuration, http: clients.downloads, comfy: listing, availability: availability, health: health, events: events, logger: logger),
             assets: manifest.assets))
 
-        let comfy = ComfyClient(baseURL: configuration.comfyURL, http: clients.comfy)
-        guard try await unlessNoticed(notice, { try await comfy.waitUntilUp(limit: .seconds(600)) }) != nil else { return await leave() }
+        var client = ComfyClient(baseURL: configuration.comfyURL, http: clients.comfy)
+        client.unreachableLimit = configuration.comfyUnreachableLimit
+        let comfy = client
+        do {
+            guard try await unlessNoticed(notice, { try await comfy.waitUntilUp(limit: .seconds(600)) }) != nil else { return await leave(health) }
+        } catch let failure as ComfyFailure {
+            health.giveUp(failure.description)
+            return await leave(health)
+        }
         await events.state(.generating)
         let loop = WorkLoop(
             configuration: configuration, amqp: amqp, api: api, availability: availability,
-            attempts: ImageAttempt(configuration: configuration, comfy: comfy, api: api, notice: notice, activity: events.activity),
-            events: events, notice: notice, logger: logger)
+            attempts: ImageAttempt(configuration: configuration, comfy: comfy, api: api, notice: notice, activity: events.activity, logger: logger),
+            health: health, events: events, notice: notice, logger: logger)
         switch try await loop.run() {
         case .batchFinished:
             logger.info("worker: the batch has no work left; leaving")
@@ -76,8 +88,17 @@ struct BatchRun: Service {
             await events.state(.draining, detail: ["reason": .string("batch finished")])
             return .finished
         case .terminated:
-            return await leave()
+            return await leave(health)
         }
+    }
+
+    /// Leaves for the notice, or, when the pod was found faulted, reports `pod.faulted` with
+    /// the reason and asks to be replaced (exit 5); either way its work is back in the queue.
+    func leave(_ health: PodHealth) async -> Worker.Exit {
+        guard let fault = health.faultReason else { return await leave() }
+        logger.error("worker: left a faulted pod; its work was handed back", metadata: ["reason": "\(fault)", "after_ms": "\(notice.millisecondsSinceNotice())"])
+        await events.state(.faulted, detail: ["reason": .string(String(fault.prefix(2_000)))])
+        return .podFaulted
     }
 
     /// Leaves for the termination notice: whatever this pod held is back in the queue.

@@ -69,6 +69,46 @@ struct SettlementPlanTests {
         #expect(DeliveryDecision.failures(in: message.properties) == 0)
     }
 
+    @Test func aGiveUp_isADeadLetterWhoseFailureHeaderCountsWhatItsReasonSays() throws {
+        var retried = message
+        var headers = retried.properties.headers ?? AMQPTable()
+        headers[DeliveryDecision.failuresHeader] = .int64(2)
+        retried.properties.headers = headers
+        let plan = SettlementPlan(
+            messages: [retried], decisions: [.giveUp(failures: 3, reason: "failed 3 times; last: x")],
+            queue: "spotq.batch.7", deadLetterExchange: "spotq.dlx", now: now)
+        #expect(plan.actions == [.ack])
+        let copy = try #require(plan.publishes.first)
+        #expect(copy.exchange == "spotq.dlx")
+        #expect(copy.properties.headers?[BrokerNames.reasonHeader]?.stringValue == "failed 3 times; last: x")
+        #expect(DeliveryDecision.failures(in: copy.properties) == 3)
+        #expect(DeliveryDecision.failures(in: retried.properties) == 2)
+        #expect(copy.properties.headers?[DeliveryDecision.podFaultsHeader] == nil)
+        let poison = try #require(SettlementPlan(
+            messages: [retried], decisions: [.giveUp(failures: 2, podFaults: 10, reason: "handed back after 10 pod faults; last: x")],
+            queue: "spotq.batch.7", deadLetterExchange: "spotq.dlx", now: now).publishes.first)
+        #expect(DeliveryDecision.podFaults(in: poison.properties) == 10)
+        #expect(DeliveryDecision.failures(in: poison.properties) == 2)
+    }
+
+    @Test func aHandBack_isARetryCopyCountingPodFaults_itsFailureCountUnchanged() throws {
+        var retried = message
+        var headers = retried.properties.headers ?? AMQPTable()
+        headers[DeliveryDecision.failuresHeader] = .int64(2)
+        retried.properties.headers = headers
+        let plan = SettlementPlan(
+            messages: [retried], decisions: [.handBack(podFaults: 4)], queue: "spotq.batch.7", deadLetterExchange: "spotq.dlx",
+            retryExchange: "spotq.pod.retry", now: now)
+        #expect(plan.actions == [.ack])
+        let copy = try #require(plan.publishes.first)
+        #expect(copy.exchange == "spotq.pod.retry")
+        #expect(copy.routingKey == "batch.7")
+        #expect(copy.mandatory)
+        #expect(DeliveryDecision.podFaults(in: copy.properties) == 4)
+        #expect(DeliveryDecision.failures(in: copy.properties) == 2)
+        #expect(DeliveryDecision.podFaults(in: retried.properties) == 0)
+    }
+
     @Test func heldDeliveries_areNeitherPublishedNorAcked_andTheFirstReasonIsKept() {
         let plan = plan([.hold(reason: "PostgreSQL away"), .deadLetter(reason: "x"), .hold(reason: "later"), .ack])
         #expect(plan.actions == [.hold, .ack, .hold, .ack])

@@ -18,6 +18,8 @@ struct WorkDeliveryMachineTests {
         .models(.pending), .models(.ready), .models(.failed("model style.safetensors is unavailable: HTTP 404")),
         .attempted(.stored), .attempted(.refused("ComfyUI refused the workflow: MysteryNode")),
         .attempted(.failed("ComfyUI could not run the prompt")), .attempted(.interrupted),
+        .attempted(.modelUnusable(filename: "base.safetensors", reason: "ComfyUI cannot load it: SafetensorError: header too large")),
+        .attempted(.podFault("ComfyUI unreachable (POST /prompt): connection refused")),
     ]
 
     /// A machine driven into `state` by legal events.
@@ -63,6 +65,11 @@ struct WorkDeliveryMachineTests {
             return .settle(Settlement(decision: .deadLetter(reason: reason), eventsBefore: [failed(reason, final: true)]))
         case ("attempting", .attempted(.failed(let reason))):
             return .settle(Settlement(decision: .retry(failures: 1), eventsAfter: [failed(reason, final: false)]))
+        case ("attempting", .attempted(.modelUnusable(let filename, let reason))):
+            let final = "model \(filename) is unavailable: \(reason)"
+            return .settle(Settlement(decision: .deadLetter(reason: final), eventsBefore: [failed(final, final: true)], followUp: .markModelUnusable(filename: filename, reason: reason)))
+        case ("attempting", .attempted(.podFault(let reason))):
+            return .settle(Settlement(decision: .handBack(podFaults: 1), eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: 42, detail: ["reason": .string(reason), "pod_fault": .bool(true)])]))
         case ("attempting", .attempted(.interrupted)):
             return .settle(Settlement(decision: .requeue, eventsAfter: [WorkerEvent(kind: .imageInterrupted, item: 42)], followUp: .interruptComfy))
         default:
@@ -109,16 +116,40 @@ struct WorkDeliveryMachineTests {
         var machine = Self.machine(in: "attempting", failuresSoFar: 2, maxFailures: 3)
         let reason = "failed 3 times; last: ComfyUI could not run the prompt: RuntimeError: CUDA error"
         #expect(machine.handle(.attempted(.failed("ComfyUI could not run the prompt: RuntimeError: CUDA error"))) == .settle(Settlement(
-            decision: .deadLetter(reason: reason), eventsBefore: [Self.failed(reason, final: true)])))
+            decision: .giveUp(failures: 3, reason: reason), eventsBefore: [Self.failed(reason, final: true)])))
     }
 
     @Test func aCountPastTheLimit_stillDeadLetters_andOneFailureAllowed_deadLettersTheFirst() {
         var past = Self.machine(in: "attempting", failuresSoFar: 7, maxFailures: 3)
         #expect(past.handle(.attempted(.failed("x"))) == .settle(Settlement(
-            decision: .deadLetter(reason: "failed 8 times; last: x"), eventsBefore: [Self.failed("failed 8 times; last: x", final: true)])))
+            decision: .giveUp(failures: 8, reason: "failed 8 times; last: x"), eventsBefore: [Self.failed("failed 8 times; last: x", final: true)])))
         var strict = Self.machine(in: "attempting", failuresSoFar: 0, maxFailures: 1)
         #expect(strict.handle(.attempted(.failed("x"))) == .settle(Settlement(
-            decision: .deadLetter(reason: "failed 1 times; last: x"), eventsBefore: [Self.failed("failed 1 times; last: x", final: true)])))
+            decision: .giveUp(failures: 1, reason: "failed 1 times; last: x"), eventsBefore: [Self.failed("failed 1 times; last: x", final: true)])))
+    }
+
+    @Test func podFaultsAndUnloadableModels_neverCountAgainstTheItem() {
+        var faulted = Self.machine(in: "attempting", failuresSoFar: 2, maxFailures: 3)
+        guard case .settle(let handedBack) = faulted.handle(.attempted(.podFault("ComfyUI no longer has prompt p"))) else { return #expect(Bool(false)) }
+        // Back to the queue with its failure count untouched (the next pod starts from 2, not 3), one more pod fault counted.
+        #expect(handedBack.decision == .handBack(podFaults: 1))
+        var unusable = Self.machine(in: "attempting", failuresSoFar: 0, maxFailures: 3)
+        guard case .settle(let deadLettered) = unusable.handle(.attempted(.modelUnusable(filename: "base.safetensors", reason: "header too large"))) else { return #expect(Bool(false)) }
+        #expect(deadLettered.decision == .deadLetter(reason: "model base.safetensors is unavailable: header too large"))
+    }
+
+    @Test func thePodFaultThatReachesItsLimit_deadLettersTheImageAsPoison_bothCountsInItsHeaders() {
+        var poison = Machine(failuresSoFar: 1, maxFailures: 3, podFaultsSoFar: 9, maxPodFaults: 10)
+        _ = poison.handle(.opened(.success(Self.order)))
+        _ = poison.handle(.models(.ready))
+        let reason = "handed back after 10 pod faults; last: ComfyUI could not run the prompt: torch.OutOfMemoryError: CUDA out of memory"
+        #expect(poison.handle(.attempted(.podFault("ComfyUI could not run the prompt: torch.OutOfMemoryError: CUDA out of memory"))) == .settle(Settlement(
+            decision: .giveUp(failures: 1, podFaults: 10, reason: reason), eventsBefore: [Self.failed(reason, final: true)])))
+        var below = Machine(failuresSoFar: 0, maxFailures: 3, podFaultsSoFar: 8, maxPodFaults: 10)
+        _ = below.handle(.opened(.success(Self.order)))
+        _ = below.handle(.models(.ready))
+        guard case .settle(let handedBack) = below.handle(.attempted(.podFault("x"))) else { return #expect(Bool(false)) }
+        #expect(handedBack.decision == .handBack(podFaults: 9))
     }
 
     @Test func interruptionsAndRefusals_neverCountAsFailures() {
