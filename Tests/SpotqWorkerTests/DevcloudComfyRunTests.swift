@@ -303,7 +303,11 @@ struct DevcloudComfyCommandTests {
             #expect(history.contains("header too large"))
             // The model-free graph loads no checkpoint: it runs, and its PNG has no prompt in it.
             _ = try await client.send(CurlClient.HTTPRequest(method: .post, url: url + "/prompt", body: ComfyHarness.body(ComfyHarness.modelFree(), id: "free")))
-            _ = try await eventually("the model-free image", timeout: .seconds(30)) { FileManager.default.fileExists(atPath: output.appendingPathComponent("smoke_00001_.png").path) ? true : nil }
+            // Its history, not the file's appearance: the file is written in place, as ComfyUI writes it.
+            _ = try await eventually("the model-free image", timeout: .seconds(30)) { () -> String? in
+                let text = String(decoding: try await client.send(CurlClient.HTTPRequest(url: url + "/history/free")).body, as: UTF8.self)
+                return text.contains("success") ? text : nil
+            }
             let png = try Data(contentsOf: output.appendingPathComponent("smoke_00001_.png"))
             #expect(!String(decoding: png, as: UTF8.self).contains("tEXt"))
             // Full size (EmptyImage's 64×32), as ComfyUI writes it: IHDR's width and height.
