@@ -23,7 +23,9 @@ public struct WorkerConfiguration: Sendable {
     public var provider = "devcloud"
     public var podID: String
     /// Shell command that must exit 0 on a usable GPU.
-    public var gpuCheckCommand = #"python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)""#
+    /// The bootstrap's check (it exports its own as SPOTQ_GPU_CHECK): the driver, then a CUDA
+    /// allocation through torch.
+    public var gpuCheckCommand = #"nvidia-smi -L && python3 -c 'import torch, sys; torch.zeros(1).cuda(); sys.exit(0 if torch.cuda.is_available() else 1)'"#
     /// Unacknowledged work messages held at once.
     public var prefetch = 2
     /// Longest a delivery is held waiting for its models; then the consumer hands its

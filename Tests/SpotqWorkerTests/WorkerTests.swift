@@ -51,6 +51,30 @@ struct WorkerTests {
     }
 }
 
+extension WorkerTests {
+    /// ComfyUI serves a graph it ran before from its cache, naming the file it wrote then,
+    /// which the worker deleted once it was stored: each attempt's own file name prefix makes
+    /// only the saving node run again.
+    @Test func twoItemsWithTheVerySameGraph_areBothStored_thoughTheFirstOnesFileWasDeleted() async throws {
+        try await PodWorld.with(requests: { checkpoint, _ in
+            (0..<3).map { index in
+                TextToImageRequest(requestID: "twin-\(index)", checkpoint: checkpoint, positive: "one and the same image").messageJSON()
+            }
+        }) { world in
+            let exit = try await withTimeout(.seconds(90), "the worker") { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
+            #expect(exit == .finished)
+            #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 3)
+            #expect(try await world.count("SELECT count(*) FROM image_generation_files") == 3)
+            #expect(world.outputsLeft() == 0)
+            try await eventually("three images done, none interrupted by a pod fault") {
+                let done = try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'image.done'")
+                let faults = try await world.count("SELECT count(*) FROM pod_events WHERE kind = 'image.interrupted'")
+                return done == 3 && faults == 0
+            }
+        }
+    }
+}
+
 @Suite("pod worker: kills, reclaims, outages and broken models")
 struct WorkerFaultTests {
     static func mixed(_ checkpoint: String, _ lora: String) -> [[UInt8]] {

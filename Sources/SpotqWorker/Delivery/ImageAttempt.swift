@@ -35,7 +35,10 @@ struct ImageAttempt: Sendable {
     func attempt(_ item: WorkItem) async -> AttemptResult {
         let images: [ComfyClient.Image]
         do {
-            let promptID = try await comfy.submit(workflowJSON: item.workflowJSON, promptID: UUID().uuidString.lowercased())
+            // A file name prefix of this attempt's own: ComfyUI's cache would name a deleted file.
+            let sent = UUID().uuidString.lowercased()
+            let workflow = try OutputPrefixes.unique(item.workflowJSON, attempt: String(sent.prefix(8)))
+            let promptID = try await comfy.submit(workflowJSON: workflow, promptID: sent)
             activity.generating(item: item.itemID, prompt: promptID)
             images = try await comfy.waitForImages(promptID: promptID, limit: configuration.generationTimeout)
         } catch let failure as ComfyFailure {
