@@ -49,8 +49,10 @@ public actor DevcloudCloud {
         public var secondsPerImage = 1.0
         /// Added to every pod's container environment (log level, idle exit, …).
         public var workerEnvironment: [String: String] = [:]
-        /// Pods' ComfyUI ports are taken from here up (below Linux's ephemeral range).
-        public var comfyPortBase = 20_000 + Int(getpid() % 100) * 100
+        /// Pods' ComfyUI ports are taken from here up: below 19000, so neither Linux's ephemeral
+        /// range nor the tests' free ports (20000–31999) reach them, and a server a test stops
+        /// for a while gets its port back.
+        public var comfyPortBase = 12_000 + Int(getpid() % 50) * 100
         public var randomSeed: UInt64 = 1
 
         public init(apiKey: String, root: URL, spotqExecutable: String) {
@@ -359,7 +361,7 @@ public actor DevcloudCloud {
     /// A port no other pod of this devcloud uses and nothing listens on now.
     func freeComfyPort() -> Int {
         let taken = Set(pods.values.filter { $0.container != nil }.map(\.comfyPort))
-        for port in configuration.comfyPortBase..<(configuration.comfyPortBase + 2_000) where !taken.contains(port) && Self.canBind(port) {
+        for port in configuration.comfyPortBase..<(configuration.comfyPortBase + 1_000) where !taken.contains(port) && Self.canBind(port) {
             return port
         }
         return configuration.comfyPortBase

@@ -147,8 +147,20 @@ install_comfyui() {
 # On the image's Python, whose CUDA build of torch ComfyUI then uses as is.
 install_venv() {
     rm -rf "$venv"
-    "$python" -m venv --system-site-packages "$venv"
-    "$venv/bin/python" -m pip install --quiet -r "$comfy_dir/requirements.txt"
+    if "$python" -m pip --version >/dev/null 2>&1; then
+        # The image's pip serves the venv too (a copy of pip takes seconds to set up).
+        "$python" -m venv --system-site-packages --without-pip "$venv"
+    else
+        "$python" -m venv --system-site-packages "$venv"
+    fi
+    install_requirements "$comfy_dir/requirements.txt"
+}
+
+# install_requirements FILE: into the venv, unless FILE names nothing to install.
+install_requirements() {
+    if grep -qvE '^[[:space:]]*(#|$)' "$1"; then
+        "$venv/bin/python" -m pip install --quiet -r "$1"
+    fi
 }
 
 # install_custom_node URL@REF
@@ -159,7 +171,7 @@ install_custom_node() {
     git clone --quiet "$url" "$comfy_dir/custom_nodes/$name.partial"
     git -C "$comfy_dir/custom_nodes/$name.partial" checkout --quiet "$ref"
     if [[ -f "$comfy_dir/custom_nodes/$name.partial/requirements.txt" ]]; then
-        "$venv/bin/python" -m pip install --quiet -r "$comfy_dir/custom_nodes/$name.partial/requirements.txt"
+        install_requirements "$comfy_dir/custom_nodes/$name.partial/requirements.txt"
     fi
     mv "$comfy_dir/custom_nodes/$name.partial" "$comfy_dir/custom_nodes/$name"
 }

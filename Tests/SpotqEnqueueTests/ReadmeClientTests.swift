@@ -110,7 +110,7 @@ struct ReadmeClientTests {
             let report = try JSONDecoder().decode(Report.self, from: Data(jsonLine.utf8))
             #expect(report.valid.count == 10)
             try await fixture.withConsumer {
-                try await eventually("the valid rows") { try await fixture.rowCount() == report.valid.count }
+                try await eventually("the valid rows", timeout: .seconds(60)) { try await fixture.rowCount() == report.valid.count }
                 let dead = try await fixture.deadLetters(report.invalid.count)
                 for (invalid, letter) in zip(report.invalid, dead) {
                     #expect(letter.reason?.contains(invalid.expect) == true, "\(invalid.label): \(letter.reason ?? "no reason")")

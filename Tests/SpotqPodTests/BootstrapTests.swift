@@ -5,8 +5,9 @@ import SpotqPod
 import SpotqTestSupport
 import Testing
 
-/// The pod bootstrap (Sources/SpotqPod/bootstrap.sh) run for real, killed and run again.
-@Suite struct BootstrapTests {
+/// The pod bootstrap (Sources/SpotqPod/bootstrap.sh) run for real, killed and run again;
+/// one at a time, as each installs a venv and fetches the binary.
+@Suite(.serialized) struct BootstrapTests {
     @Test func aBootstrapKilledAtEachStep_resumesWithoutRedoingFinishedSteps_andAResumedPodSkipsEveryInstall() async throws {
         try await BootstrapSandbox.with { sandbox in
             let node = try await sandbox.makeCustomNode(named: "spotq-test-node")

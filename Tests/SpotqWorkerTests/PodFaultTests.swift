@@ -196,7 +196,7 @@ struct PodFaultTests {
                 }
                 let before = try await faults()
                 await world.comfyServer.stop()
-                try await eventually("two pod faults in outage \(outage)", timeout: .seconds(30)) { try await faults() >= before + 2 }
+                try await eventually("two pod faults in outage \(outage)", timeout: .seconds(90)) { try await faults() >= before + 2 }
                 _ = try await world.comfyServer.start()
                 stored = try await world.count("SELECT count(*) FROM image_generation_files")
             }

@@ -52,6 +52,24 @@ struct WorkerTests {
 }
 
 extension WorkerTests {
+    /// The last row, measured against real ComfyUI: a workflow that loads no model
+    /// (EmptyImage → ImageBlur → SaveImage) runs as any other.
+    @Test func aModelFreeWorkflow_runsAndIsStored() async throws {
+        try await PodWorld.with(requests: { checkpoint, _ in
+            (0..<2).map { index in
+                guard case .object(var fields) = TextToImageRequest(requestID: "free-\(index)", checkpoint: checkpoint, positive: "x").message(),
+                      let at = fields.firstIndex(where: { $0.0 == "workflow" }) else { return [] }
+                fields[at].1 = .object(ComfyHarness.modelFree(prefix: "free-\(index)"))
+                return JSONValue.object(fields).serialized()
+            }
+        }) { world in
+            let exit = try await withTimeout(.seconds(90), "the worker") { try await Worker(configuration: world.workerConfiguration(), logger: testLogger).run() }
+            #expect(exit == .finished)
+            #expect(try await world.count("SELECT count(*) FROM image_generation_queue WHERE status = 'done'") == 2)
+            #expect(try await world.count("SELECT count(*) FROM image_generation_files") == 2)
+        }
+    }
+
     /// ComfyUI serves a graph it ran before from its cache, naming the file it wrote then,
     /// which the worker deleted once it was stored: each attempt's own file name prefix makes
     /// only the saving node run again.
