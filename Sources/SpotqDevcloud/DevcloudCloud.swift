@@ -155,18 +155,22 @@ public actor DevcloudCloud {
         }
         // SIGKILLs the worker process of one running pod while it is generating an image
         // (`during=image`) or has a model download under way (`during=download`); the
-        // container stays up, like a worker crashing. `within=S` (at most 120) waits up to S
+        // container stays up, like a worker crashing. `process=comfyui` kills the pod's
+        // ComfyUI instead (with `during=image`). `within=S` (at most 120) waits up to S
         // seconds for a pod to be in that phase; 409 when none is (by then).
         router.post("/devcloud/crash-worker") { request, _ in
             guard let phase = request.uri.queryParameters.get("during").flatMap({ WorkerPhase(rawValue: String($0)) }) else {
                 return Self.json(.badRequest, #"{"error": "during must be image or download"}"#)
             }
+            guard let process = PodProcess(rawValue: request.uri.queryParameters.get("process").map { String($0) } ?? "worker") else {
+                return Self.json(.badRequest, #"{"error": "process must be worker or comfyui"}"#)
+            }
             let within = request.uri.queryParameters.get("within").flatMap { Double(String($0)) }.map { min(max($0, 0), 120) } ?? 0
             let deadline = ContinuousClock.now + .milliseconds(Int64(within * 1000))
-            var crashed = await self.crashWorker(during: phase)
+            var crashed = await self.crash(process, during: phase)
             while crashed == nil, ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(10))
-                crashed = await self.crashWorker(during: phase)
+                crashed = await self.crash(process, during: phase)
             }
             guard let id = crashed else {
                 return Self.json(.conflict, #"{"error": "no pod's worker is in that phase now"}"#)
@@ -420,12 +424,24 @@ public actor DevcloudCloud {
         case image, download
     }
 
-    /// SIGKILLs the `spotq worker` process of a running pod that is in `phase`; the pod's
-    /// container (its supervisor, ComfyUI) keeps running.
-    func crashWorker(during phase: WorkerPhase) async -> String? {
+    /// What a crash kills: the `spotq worker` process, or the ComfyUI stand-in.
+    public enum PodProcess: String, Sendable {
+        case worker, comfyui
+
+        func matches(_ arguments: [String]) -> Bool {
+            switch self {
+            case .worker: arguments.dropFirst().first == "worker"
+            case .comfyui: Array(arguments.dropFirst().prefix(2)) == ["devcloud", "comfy"]
+            }
+        }
+    }
+
+    /// SIGKILLs `process` in a running pod that is in `phase`; the pod's container (and its
+    /// supervisors, which start the process again) keeps running.
+    func crash(_ process: PodProcess, during phase: WorkerPhase) async -> String? {
         for pod in pods.values.sorted(by: { $0.id < $1.id }) where pod.desiredStatus == "RUNNING" {
             guard let container = pod.container, !container.hasExited,
-                  let worker = PodProcesses.inGroup(container.pid).first(where: { $0.arguments.dropFirst().first == "worker" })
+                  let victim = PodProcesses.inGroup(container.pid).first(where: { process.matches($0.arguments) })
             else { continue }
             let inPhase: Bool
             switch phase {
@@ -433,9 +449,9 @@ public actor DevcloudCloud {
             case .download: inPhase = Self.hasPartialDownload(folder(pod).appendingPathComponent("volume/models"))
             }
             guard inPhase else { continue }
-            kill(worker.pid, SIGKILL)
+            kill(victim.pid, SIGKILL)
             crashCount += 1
-            logger.info("devcloud: crashed the worker of pod \(pod.id) during \(phase.rawValue)")
+            logger.info("devcloud: crashed the \(process.rawValue) of pod \(pod.id) during \(phase.rawValue)")
             return pod.id
         }
         return nil
@@ -465,7 +481,7 @@ public actor DevcloudCloud {
     func reclaimSomePod(hard: Bool) async -> String? {
         let candidates = pods.values.filter { pod in
             pod.desiredStatus == "RUNNING" && !pod.brokenGPU
-                && pod.container.map { PodProcesses.inGroup($0.pid).contains { $0.arguments.dropFirst().first == "worker" } } == true
+                && pod.container.map { PodProcesses.inGroup($0.pid).contains { PodProcess.worker.matches($0.arguments) } } == true
         }
             .sorted { $0.id < $1.id }
         guard !candidates.isEmpty else { return nil }

@@ -216,6 +216,8 @@ actor ServerSwitch {
     nonisolated let gate: IngestGate
     private var running: Task<Void, any Error>?
     private var port = 0
+    /// Holds the port while the server is down (see ``PortHold``).
+    private var hold: PortHold?
 
     init(configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger) {
         self.configuration = configuration
@@ -231,6 +233,7 @@ actor ServerSwitch {
         // A port below the ephemeral range: one the OS picked could be taken by any outgoing
         // connection while the server is down, and it could not listen there again.
         if port == 0 { port = try FreePort.find() }
+        hold = nil
         for _ in 0..<300 {
             var configuration = self.configuration
             configuration.port = port
@@ -268,7 +271,34 @@ actor ServerSwitch {
             close(descriptor)
             return false
         }
+        hold = PortHold(port: port)
     }
+}
+
+/// A socket bound to a stopped server's port but not listening: connections to it are still
+/// refused, and nothing else (another test's free port, a devcloud pod's ComfyUI) can take
+/// the port before the server listens there again.
+final class PortHold: Sendable {
+    let descriptor: Int32
+
+    init?(port: Int) {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard bound else {
+            close(descriptor)
+            return nil
+        }
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
 }
 
 /// The HTTP server of a ``PodWorld``'s ComfyUI stand-in, which a test can stop (connections
@@ -279,6 +309,7 @@ actor ComfySwitch {
     let logger: Logger
     private var running: Task<Void, any Error>?
     private var port = 0
+    private var hold: PortHold?
 
     init(comfy: DevcloudComfy, logger: Logger) {
         self.comfy = comfy
@@ -289,6 +320,7 @@ actor ComfySwitch {
     func start() async throws -> Int {
         guard running == nil else { return port }
         if port == 0 { port = try FreePort.find() }
+        hold = nil
         for _ in 0..<300 {
             let (bound, sink) = AsyncStream.makeStream(of: Int.self)
             let comfy = self.comfy
@@ -322,5 +354,6 @@ actor ComfySwitch {
             close(descriptor)
             return false
         }
+        hold = PortHold(port: port)
     }
 }

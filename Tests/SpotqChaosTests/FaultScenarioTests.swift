@@ -117,6 +117,21 @@ struct WorkerFaultChaosTests {
         }
     }
 
+    /// The issue measured real ComfyUI SIGKILLed mid-image: the worker polled the lost prompt
+    /// for its 30-minute timeout. Here ComfyUI's supervisor starts it again, the worker finds
+    /// its prompt lost at once (a pod fault, not the item's), pauses, and goes on.
+    @Test func comfyUIKilledMidImage_isStartedAgain_andThePodGoesOn() async throws {
+        try await FaultScenario(name: "ComfyUI SIGKILL mid-image", options: Self.options(images: Self.images), strikeAt: Self.images / 4).run { world in
+            try await eventually("crash a ComfyUI mid-image", timeout: .seconds(60)) {
+                try await world.devcloudPost("/devcloud/crash-worker?during=image&process=comfyui&within=20")
+            }
+        } checks: { world, _ in
+            // Its ComfyUI was back before the breaker's limit: the pod was not given up.
+            let faulted = (try? await world.count("SELECT count(*) FROM pods WHERE last_error LIKE '%faulted%'")) ?? -1
+            #expect(faulted == 0)
+        }
+    }
+
     @Test func workerKilledMidUpload_thePartialUploadIsNotStored_andTheImageIsDoneOnce() async throws {
         var options = Self.options(images: Self.images)
         options.uploadCutAfter = Self.images / 4
