@@ -105,9 +105,14 @@ final class BootstrapSandbox: Sendable {
 
     /// Waits until this run's part of the bootstrap log (after `offset` characters) holds `text`.
     func waitForLog(_ text: String, after offset: Int, timeout: Duration = .seconds(120)) async throws -> String {
-        try await eventually("the bootstrap log says '\(text)'", timeout: timeout) {
-            let run = String(self.bootstrapLog.dropFirst(offset))
-            return run.contains(text) ? run : nil
+        do {
+            return try await eventually("the bootstrap log says '\(text)'", timeout: timeout) {
+                let run = String(self.bootstrapLog.dropFirst(offset))
+                return run.contains(text) ? run : nil
+            }
+        } catch {
+            let container = (try? String(contentsOf: root.appendingPathComponent("container.log"), encoding: .utf8)) ?? ""
+            throw TestEnvironmentError(description: "\(error)\n--- this run's bootstrap log:\n\(bootstrapLog.dropFirst(offset))\n--- container output:\n\(container.suffix(3_000))")
         }
     }
 
