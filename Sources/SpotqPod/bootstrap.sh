@@ -54,6 +54,10 @@ export SPOTQ_GPU_CHECK=${SPOTQ_GPU_CHECK:-"nvidia-smi -L && $python -c 'import t
 # What spotq links (libcurl, rabbitmq-c, libpq, zlib) and what ComfyUI's install needs.
 packages="ca-certificates curl git python3-venv libcurl4 librabbitmq4 libpq5 zlib1g"
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+# What only the worker needs: the GPU check, git, pip and ComfyUI (with its custom nodes,
+# anyone's code) run without it. (A process of the same user can still read the worker's
+# /proc/<pid>/environ; this keeps the secrets out of what they are handed.)
+no_secrets=(env -u SPOTQ_UPLOAD_TOKEN -u SPOTQ_AMQP_URL)
 
 mkdir -p "$markers" "$logs" "$state/bin"
 # Keeps the bootstrap's own log from growing across many resumes.
@@ -139,7 +143,7 @@ check_binary_libraries() {
 
 install_comfyui() {
     rm -rf "$comfy_dir" "$comfy_dir.partial"
-    git clone --quiet --depth 1 --branch "$comfy_ref" "$comfy_repo" "$comfy_dir.partial"
+    "${no_secrets[@]}" git clone --quiet --depth 1 --branch "$comfy_ref" "$comfy_repo" "$comfy_dir.partial"
     mkdir -p "$comfy_dir.partial/custom_nodes"
     mv "$comfy_dir.partial" "$comfy_dir"
 }
@@ -159,7 +163,7 @@ install_venv() {
 # install_requirements FILE: into the venv, unless FILE names nothing to install.
 install_requirements() {
     if grep -qvE '^[[:space:]]*(#|$)' "$1"; then
-        "$venv/bin/python" -m pip install --quiet -r "$1"
+        "${no_secrets[@]}" "$venv/bin/python" -m pip install --quiet -r "$1"
     fi
 }
 
@@ -168,7 +172,7 @@ install_custom_node() {
     local url=${1%@*} ref=${1##*@} name
     name=$(basename "$url" .git)
     rm -rf "$comfy_dir/custom_nodes/$name" "$comfy_dir/custom_nodes/$name.partial"
-    git clone --quiet "$url" "$comfy_dir/custom_nodes/$name.partial"
+    "${no_secrets[@]}" git clone --quiet "$url" "$comfy_dir/custom_nodes/$name.partial"
     git -C "$comfy_dir/custom_nodes/$name.partial" checkout --quiet "$ref"
     if [[ -f "$comfy_dir/custom_nodes/$name.partial/requirements.txt" ]]; then
         install_requirements "$comfy_dir/custom_nodes/$name.partial/requirements.txt"
@@ -206,7 +210,7 @@ forward_termination() {
 trap forward_termination TERM INT
 
 start_comfyui() {
-    (cd "$comfy_dir" && exec "$spotq" supervise --name comfyui --log "$logs/comfyui.log" \
+    (cd "$comfy_dir" && exec "${no_secrets[@]}" "$spotq" supervise --name comfyui --log "$logs/comfyui.log" \
         --log-max-bytes "$log_max_bytes" --log-keep "$log_keep" -- \
         "$venv/bin/python" main.py --listen 127.0.0.1 --port "$comfy_port" \
         --extra-model-paths-config "$state/extra_model_paths.yaml" \
@@ -225,7 +229,7 @@ start_comfyui() {
 
 log "starting on volume $volume"
 gpu_usable=true
-if gpu_output=$(sh -c "$SPOTQ_GPU_CHECK" 2>&1); then
+if gpu_output=$("${no_secrets[@]}" sh -c "$SPOTQ_GPU_CHECK" 2>&1); then
     log "gpu: usable"
 else
     gpu_usable=false

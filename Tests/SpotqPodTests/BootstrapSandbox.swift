@@ -104,11 +104,11 @@ final class BootstrapSandbox: Sendable {
     }
 
     /// Waits until this run's part of the bootstrap log (after `offset` characters) holds `text`.
-    func waitForLog(_ text: String, after offset: Int, timeout: Duration = .seconds(120)) async throws -> String {
+    func waitForLog(_ text: String, or other: String? = nil, after offset: Int, timeout: Duration = .seconds(120)) async throws -> String {
         do {
             return try await eventually("the bootstrap log says '\(text)'", timeout: timeout) {
                 let run = String(self.bootstrapLog.dropFirst(offset))
-                return run.contains(text) ? run : nil
+                return run.contains(text) || other.map(run.contains) == true ? run : nil
             }
         } catch {
             let container = (try? String(contentsOf: root.appendingPathComponent("container.log"), encoding: .utf8)) ?? ""
