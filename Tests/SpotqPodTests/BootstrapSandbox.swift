@@ -104,11 +104,18 @@ final class BootstrapSandbox: Sendable {
     }
 
     /// Waits until this run's part of the bootstrap log (after `offset` characters) holds `text`.
-    func waitForLog(_ text: String, or other: String? = nil, after offset: Int, timeout: Duration = .seconds(120)) async throws -> String {
+    func waitForLog(_ text: String, after offset: Int, timeout: Duration = .seconds(120)) async throws -> String {
+        try await waitForRun(after: offset, "'\(text)'", timeout: timeout) { $0.contains(text) }
+    }
+
+    /// Waits until this run's part of the bootstrap log satisfies `holds`.
+    func waitForRun(
+        after offset: Int, _ what: String, timeout: Duration = .seconds(120), _ holds: @escaping @Sendable (String) -> Bool
+    ) async throws -> String {
         do {
-            return try await eventually("the bootstrap log says '\(text)'", timeout: timeout) {
+            return try await eventually("the bootstrap log shows \(what)", timeout: timeout) {
                 let run = String(self.bootstrapLog.dropFirst(offset))
-                return run.contains(text) || other.map(run.contains) == true ? run : nil
+                return holds(run) ? run : nil
             }
         } catch {
             let container = (try? String(contentsOf: root.appendingPathComponent("container.log"), encoding: .utf8)) ?? ""
