@@ -208,156 +208,41 @@ struct PodWorld: Sendable {
 
 /// The spotq HTTP server of a ``PodWorld``, which a test can stop (connections refused) and
 /// start again on the same port.
-actor ServerSwitch {
-    let configuration: HTTPServerConfiguration
-    let postgres: PostgresClient
-    let logger: Logger
+final class ServerSwitch: Sendable {
     /// Its ingest admission, kept across restarts (a test waits on its counts).
-    nonisolated let gate: IngestGate
-    private var running: Task<Void, any Error>?
-    private var port = 0
-    /// Holds the port while the server is down (see ``PortHold``).
-    private var hold: PortHold?
+    let gate: IngestGate
+    let listener: RestartableListener
 
     init(configuration: HTTPServerConfiguration, postgres: PostgresClient, logger: Logger) {
-        self.configuration = configuration
-        self.postgres = postgres
-        self.logger = logger
-        self.gate = IngestGate(limits: configuration.ingestConcurrency)
-    }
-
-    /// Starts the server (on its earlier port, if it had one) and returns the port. Binding
-    /// the old port again is retried for a while (the old listener may still be closing).
-    func start() async throws -> Int {
-        guard running == nil else { return port }
-        // A port below the ephemeral range: one the OS picked could be taken by any outgoing
-        // connection while the server is down, and it could not listen there again.
-        if port == 0 { port = try FreePort.find() }
-        hold = nil
-        for _ in 0..<300 {
-            var configuration = self.configuration
+        let gate = IngestGate(limits: configuration.ingestConcurrency)
+        self.gate = gate
+        listener = RestartableListener(name: "the spotq HTTP server") { port, listening in
+            var configuration = configuration
             configuration.port = port
-            let (bound, sink) = AsyncStream.makeStream(of: Int.self)
-            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: postgres, logger: logger, gate: gate) { sink.yield($0) }
-            // A failed bind ends the stream instead of leaving the wait below hanging.
-            let task = Task {
-                defer { sink.finish() }
-                try await app.run()
-            }
-            var boundPort: Int?
-            for await value in bound {
-                boundPort = value
-                break
-            }
-            if let boundPort {
-                running = task
-                port = boundPort
-                return port
-            }
-            try await Task.sleep(for: .milliseconds(100))
+            let app = SpotqHTTPServer.makePodApplication(configuration: configuration, postgres: postgres, logger: logger, gate: gate, onServerRunning: listening)
+            return { try await app.run() }
         }
-        throw TestEnvironmentError(description: "the spotq HTTP server could not listen on port \(port) again")
     }
 
-    /// Stops the server and returns once its port refuses connections (NIO may close the
-    /// listening socket after the application's task has ended).
-    func stop() async {
-        running?.cancel()
-        _ = try? await running?.value
-        running = nil
-        let port = self.port
-        try? await eventually("port \(port) refusing connections", timeout: .seconds(30)) {
-            guard let descriptor = try? RawSocket.connect(port: port) else { return true }
-            close(descriptor)
-            return false
-        }
-        hold = PortHold(port: port)
-    }
-}
-
-/// A socket bound to a stopped server's port but not listening: connections to it are still
-/// refused, and nothing else (another test's free port, a devcloud pod's ComfyUI) can take
-/// the port before the server listens there again.
-final class PortHold: Sendable {
-    let descriptor: Int32
-
-    init?(port: Int) {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return nil }
-        // Past the server's own connections in TIME_WAIT; a bind without it (a free-port
-        // check) still fails.
-        var yes: Int32 = 1
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard bound else {
-            close(descriptor)
-            return nil
-        }
-        self.descriptor = descriptor
-    }
-
-    deinit { close(descriptor) }
+    func start() async throws -> Int { try await listener.start() }
+    func stop() async { await listener.stop() }
 }
 
 /// The HTTP server of a ``PodWorld``'s ComfyUI stand-in, which a test can stop (connections
 /// refused, as when ComfyUI died) and start again on the same port, the stand-in's queue and
 /// history kept.
-actor ComfySwitch {
+final class ComfySwitch: Sendable {
     let comfy: DevcloudComfy
-    let logger: Logger
-    private var running: Task<Void, any Error>?
-    private var port = 0
-    private var hold: PortHold?
+    let listener: RestartableListener
 
     init(comfy: DevcloudComfy, logger: Logger) {
         self.comfy = comfy
-        self.logger = logger
+        listener = RestartableListener(name: "devcloud's ComfyUI") { port, listening in
+            let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: port, logger: logger, register: { comfy.register(on: $0) }, onServerRunning: listening)
+            return { try await app.run() }
+        }
     }
 
-    /// Starts the server (on its earlier port, if it had one) and returns the port.
-    func start() async throws -> Int {
-        guard running == nil else { return port }
-        if port == 0 { port = try FreePort.find() }
-        hold = nil
-        for _ in 0..<300 {
-            let (bound, sink) = AsyncStream.makeStream(of: Int.self)
-            let comfy = self.comfy
-            let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: port, logger: logger, register: { comfy.register(on: $0) }) { sink.yield($0) }
-            let task = Task {
-                defer { sink.finish() }
-                try await app.run()
-            }
-            var boundPort: Int?
-            for await value in bound {
-                boundPort = value
-                break
-            }
-            if boundPort != nil {
-                running = task
-                return port
-            }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw TestEnvironmentError(description: "devcloud's ComfyUI could not listen on port \(port) again")
-    }
-
-    /// Stops the server and returns once its port refuses connections.
-    func stop() async {
-        running?.cancel()
-        _ = try? await running?.value
-        running = nil
-        let port = self.port
-        try? await eventually("port \(port) refusing connections", timeout: .seconds(30)) {
-            guard let descriptor = try? RawSocket.connect(port: port) else { return true }
-            close(descriptor)
-            return false
-        }
-        hold = PortHold(port: port)
-    }
+    func start() async throws -> Int { try await listener.start() }
+    func stop() async { await listener.stop() }
 }

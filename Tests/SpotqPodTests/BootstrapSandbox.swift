@@ -38,30 +38,22 @@ final class BootstrapSandbox: Sendable {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
         let binary = try ChildProcess.spotqBinary()
-        var logger = Logger(label: "spotq.test.pod-software")
-        logger.logLevel = .critical
-        // A free port can be taken before the server binds it (a devcloud pod's ComfyUI, say):
-        // then another one.
-        for _ in 1...5 {
-            let port = try FreePort.find()
-            let (running, sink) = AsyncStream.makeStream(of: Int.self)
-            let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: port, logger: logger, register: { PodSoftwareRoutes(binaryPath: binary).register(on: $0) }) { sink.yield($0) }
-            let server = Task {
-                try? await app.run()
-                sink.finish()
-            }
-            defer { server.cancel() }
-            var bound = false
-            for await _ in running {
-                bound = true
-                break
-            }
-            guard bound else { continue }
-            let sandbox = try BootstrapSandbox(root: root, serverURL: "http://127.0.0.1:\(port)", binarySHA256: try PodSoftware.sha256(ofFile: binary))
-            try await body(sandbox)
-            return
+        var quiet = Logger(label: "spotq.test.pod-software")
+        quiet.logLevel = .critical
+        let logger = quiet
+        let server = RestartableListener(name: "the pod software server") { port, listening in
+            let app = DevcloudServer.makeApplication(host: "127.0.0.1", port: port, logger: logger, register: { PodSoftwareRoutes(binaryPath: binary).register(on: $0) }, onServerRunning: listening)
+            return { try await app.run() }
         }
-        throw TestEnvironmentError(description: "the pod software server could not bind a port")
+        let port = try await server.start()
+        let sandbox = try BootstrapSandbox(root: root, serverURL: "http://127.0.0.1:\(port)", binarySHA256: try PodSoftware.sha256(ofFile: binary))
+        do {
+            try await body(sandbox)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
     }
 
     /// The environment a devcloud pod's container gets, minus what the provisioner adds
