@@ -158,11 +158,12 @@ struct EnqueueFixture: Sendable {
         try await connection.withChannel { try await $0.declareQueuePassive(queue).messageCount }
     }
 
-    /// Takes `count` dead letters off the dead queue (acked), waiting for them.
-    func deadLetters(_ count: Int) async throws -> [AMQPDelivery] {
+    /// Takes `count` dead letters off the fixture's dead queue, or off `queue` (the real
+    /// topology's `spotq.dlq`, say), acked, waiting for them.
+    func deadLetters(_ count: Int, from queue: String? = nil) async throws -> [AMQPDelivery] {
         guard count > 0 else { return [] }
         let channel = try await connection.openChannel()
-        let consumer = try await channel.consume(queue: deadQueue)
+        let consumer = try await channel.consume(queue: queue ?? deadQueue)
         let deliveries = try await withTimeout(.seconds(20), "\(count) dead letters") {
             var taken: [AMQPDelivery] = []
             for try await delivery in consumer {

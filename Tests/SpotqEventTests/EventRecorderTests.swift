@@ -49,16 +49,7 @@ struct EventRecorderTests {
                 try await eventually("6 recorded events") {
                     try await fixture.postgres.query("SELECT count(*)::bigint FROM pod_events")[0].decode(Int64.self, at: 0) == 6
                 }
-                let dead = try await withTimeout(.seconds(20), "2 dead letters") { () -> [String] in
-                    let channel = try await fixture.connection.openChannel()
-                    var reasons: [String] = []
-                    for try await delivery in try await channel.consume(queue: BrokerNames.deadLetterQueue) {
-                        try await delivery.ack()
-                        reasons.append(delivery.properties.headers?[BrokerNames.reasonHeader]?.stringValue ?? "")
-                        if reasons.count == 2 { break }
-                    }
-                    return reasons
-                }
+                let dead = try await fixture.deadLetters(2, from: BrokerNames.deadLetterQueue).map { $0.reason ?? "" }
                 #expect(dead.contains { $0.contains("not a version-1 spotq event") })
                 #expect(dead.contains { $0.contains("batch_id") || $0.contains("987654") })
             } catch {

@@ -60,16 +60,7 @@ struct HeartbeatRecordingTests {
                 try await eventually("the good heartbeat on the pod's row") {
                     try await fixture.postgres.count("SELECT count(*) FROM pods WHERE id = \(id) AND activity = 'generating'") == 1
                 }
-                let dead = try await withTimeout(.seconds(20), "2 dead letters") { () -> [String] in
-                    let channel = try await fixture.connection.openChannel()
-                    var reasons: [String] = []
-                    for try await delivery in try await channel.consume(queue: BrokerNames.deadLetterQueue) {
-                        try await delivery.ack()
-                        reasons.append(delivery.properties.headers?[BrokerNames.reasonHeader]?.stringValue ?? "")
-                        if reasons.count == 2 { break }
-                    }
-                    return reasons
-                }
+                let dead = try await fixture.deadLetters(2, from: BrokerNames.deadLetterQueue).map { $0.reason ?? "" }
                 #expect(dead.contains { $0.hasPrefix("heartbeat refused: unknown activity 'mining'") }, "\(dead)")
                 #expect(dead.contains { $0.hasPrefix("heartbeat refused: progress_at") && $0.contains("is in the future") }, "\(dead)")
                 // Still the good one's word: the refused ones changed nothing.
