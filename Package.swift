@@ -193,7 +193,7 @@ let package = Package(
             name: "SpotqCLI",
             dependencies: [
                 "SpotqCore", "SpotqStore", "SpotqBroker", "SpotqServer", "SpotqHTTP", "SpotqDevcloud", "SpotqWorker", "SpotqPod", "SpotqProvisioner",
-                "SpotqSynthetic", "AMQPClient", "PostgresClient",
+                "SpotqSynthetic", "AMQPClient", "PostgresClient", "ProcessLauncher",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

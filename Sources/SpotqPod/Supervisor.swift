@@ -36,9 +36,8 @@ public struct Supervisor: Sendable {
         let output = try SupervisedOutput(configuration: configuration)
         defer { output.close() }
         let executable = try Self.resolve(configuration.command[0])
-        let signals = TerminationSignals()
         let state = SupervisorState()
-        signals.onSignal { number in
+        let signals = TerminationSignals { number in
             output.line("\(configuration.name): signal \(number) received; forwarding SIGTERM")
             state.terminate()
         }
@@ -137,53 +136,6 @@ final class SupervisedOutput: @unchecked Sendable {
     func close() {
         Foundation.close(writeDescriptor)
         _ = drained.wait(timeout: .now() + 2)
-    }
-}
-
-/// SIGTERM and SIGINT, turned into a callback and a wakeable wait.
-final class TerminationSignals: @unchecked Sendable {
-    // Created in init, used by the dispatch sources' handlers and `wait`.
-    private var sources: [any DispatchSourceSignal] = []
-    private let received = Mutex(false)
-    private let stream: AsyncStream<Void>
-    private let sink: AsyncStream<Void>.Continuation
-
-    init() {
-        (stream, sink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    }
-
-    func onSignal(_ handler: @escaping @Sendable (Int32) -> Void) {
-        for number in [SIGTERM, SIGINT] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            let sink = self.sink
-            source.setEventHandler { [self] in
-                received.withLock { $0 = true }
-                handler(number)
-                sink.yield()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    /// Waits `delay`, or less if a signal comes; true when one came (now or before).
-    func wait(upTo delay: Duration) async -> Bool {
-        if received.withLock({ $0 }) { return true }
-        let stream = self.stream
-        return await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await _ in stream { return true }
-                return false
-            }
-            group.addTask {
-                try? await Task.sleep(for: delay)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first || self.received.withLock { $0 }
-        }
     }
 }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import ProcessLauncher
 import SpotqCore
 import SpotqDevcloud
 
@@ -82,7 +83,7 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
         }
         await cloud.startChaos()
         // SIGTERM/SIGINT end the servers; then every pod's worker is stopped.
-        let signals = ShutdownSignals()
+        let signals = TerminationSignals()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await api.run() }
             group.addTask { try await modelHost.run() }
@@ -103,29 +104,5 @@ struct DevcloudCloudCommand: AsyncParsableCommand {
     static func currentExecutable() -> String {
         let path = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         return FileManager.default.isExecutableFile(atPath: path) ? path : CommandLine.arguments[0]
-    }
-}
-
-/// Waits for SIGTERM or SIGINT.
-final class ShutdownSignals: @unchecked Sendable {
-    // Sources are created in init and live as long as this object.
-    private var sources: [any DispatchSourceSignal] = []
-    private let stream: AsyncStream<Void>
-    private let sink: AsyncStream<Void>.Continuation
-
-    init() {
-        (stream, sink) = AsyncStream.makeStream(of: Void.self)
-        for signal in [SIGTERM, SIGINT] {
-            Foundation.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-            let sink = self.sink
-            source.setEventHandler { sink.yield() }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func wait() async {
-        for await _ in stream { return }
     }
 }
