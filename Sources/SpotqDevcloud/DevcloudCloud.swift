@@ -307,7 +307,7 @@ public actor DevcloudCloud {
         guard let pod = pods[input["podId"] as? String ?? ""] else { return (.ok, Self.resolverError("podTerminate", "Pod not found.")) }
         pods[pod.id] = nil
         await halt(pod, grace: .seconds(1), reason: "Terminated by user")
-        promptsOfEndedPods += Self.promptsStarted(promptLog: folder(pod).appendingPathComponent("comfy-prompts.log"))
+        promptsOfEndedPods += Self.promptsStarted(promptLog: promptLog(pod))
         try? FileManager.default.removeItem(at: folder(pod))
         logger.info("devcloud: terminated pod \(pod.id)")
         return (.ok, #"{"data": {"podTerminate": null}}"#)
@@ -316,6 +316,10 @@ public actor DevcloudCloud {
     // MARK: Pods' lives
 
     func folder(_ pod: Pod) -> URL { configuration.root.appendingPathComponent("pods").appendingPathComponent(pod.id) }
+    /// The pod's volume (its SPOTQ_WORKSPACE), kept across stop and resume.
+    func volume(_ pod: Pod) -> URL { folder(pod).appendingPathComponent("volume") }
+    /// Where the pod's ComfyUI stand-in logs the prompts it starts and ends.
+    func promptLog(_ pod: Pod) -> URL { folder(pod).appendingPathComponent("comfy-prompts.log") }
 
     /// Brings a pod's container up after the start delay.
     func start(_ pod: Pod) {
@@ -333,7 +337,7 @@ public actor DevcloudCloud {
     func boot(_ pod: Pod) async {
         guard pods[pod.id] === pod, pod.desiredStatus == "RUNNING", pod.container == nil else { return }
         let folder = folder(pod)
-        let volume = folder.appendingPathComponent("volume")
+        let volume = self.volume(pod)
         // The container disk: wiped at every start, as RunPod wipes it on stop.
         let temporary = folder.appendingPathComponent("tmp")
         try? FileManager.default.removeItem(at: temporary)
@@ -345,7 +349,7 @@ public actor DevcloudCloud {
         // environment names as RunPod's mount path), its /tmp, the image's stand-ins.
         let container = image.environment(
             volume: volume, temporary: temporary, comfyPort: pod.comfyPort, brokenGPU: pod.brokenGPU,
-            promptLog: folder.appendingPathComponent("comfy-prompts.log"), secondsPerImage: configuration.secondsPerImage)
+            promptLog: promptLog(pod), secondsPerImage: configuration.secondsPerImage)
         for (key, value) in container { environment[key] = value }
         // What RunPod sets inside a pod.
         environment["RUNPOD_POD_ID"] = pod.id
@@ -445,8 +449,8 @@ public actor DevcloudCloud {
             else { continue }
             let inPhase: Bool
             switch phase {
-            case .image: inPhase = Self.isGenerating(promptLog: folder(pod).appendingPathComponent("comfy-prompts.log"))
-            case .download: inPhase = Self.hasPartialDownload(folder(pod).appendingPathComponent("volume/models"))
+            case .image: inPhase = Self.isGenerating(promptLog: promptLog(pod))
+            case .download: inPhase = Self.hasPartialDownload(volume(pod).appendingPathComponent("models"))
             }
             guard inPhase else { continue }
             kill(victim.pid, SIGKILL)
@@ -549,7 +553,7 @@ public actor DevcloudCloud {
     func summaryJSON() async -> String {
         let running = pods.values.filter { $0.desiredStatus == "RUNNING" }.count
         var prompts = promptsOfEndedPods
-        for pod in pods.values { prompts += Self.promptsStarted(promptLog: folder(pod).appendingPathComponent("comfy-prompts.log")) }
+        for pod in pods.values { prompts += Self.promptsStarted(promptLog: promptLog(pod)) }
         return #"{"pods": \#(pods.count), "running": \#(running), "rentals": \#(rentals), "reclaims": \#(reclaimCount), "kills": \#(killCount), "worker_crashes": \#(crashCount), "broken_gpus": \#(brokenGPUCount), "prompts_started": \#(prompts)}"#
     }
 
