@@ -50,24 +50,22 @@ public actor RestartableListener {
     }
 
     /// Stops the server and returns once its port refuses connections (NIO may close the
-    /// listening socket after the application's task has ended).
+    /// listening socket after the application's task has ended). The port is held from the
+    /// moment the listener is gone: the hold can be bound only then, so there is no gap in
+    /// which another test's free-port check could find it free.
     public func stop() async {
         running?.cancel()
         _ = try? await running?.value
         running = nil
         let port = self.port
-        try? await eventually("port \(port) refusing connections", timeout: .seconds(30)) {
-            guard let descriptor = try? LoopbackSocket.connect(port: port) else { return true }
-            close(descriptor)
-            return false
-        }
-        hold = PortHold(port: port)
+        hold = try? await eventually("port \(port) refusing connections", timeout: .seconds(30)) { PortHold(port: port) }
     }
 }
 
 /// A socket bound to a stopped server's port but not listening: connections to it are still
 /// refused, and nothing else (another test's free port, a devcloud pod's ComfyUI) can take
-/// the port before the server listens there again.
+/// the port before the server listens there again. It binds only once no socket listens on
+/// the port (Linux refuses a bind beside a listener, SO_REUSEADDR or not).
 final class PortHold: Sendable {
     let descriptor: Int32
 
