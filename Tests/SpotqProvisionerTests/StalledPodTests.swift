@@ -16,7 +16,7 @@ struct StalledPodTests {
             await world.round(items: 100, hours: 1)
             let ids = await world.cloud.podIDs().all
             try #require(ids.count == 2)
-            try await eventually("the provider reporting both pods running") {
+            try await eventually("the provider reporting both pods running", timeout: .seconds(60)) {
                 await world.round(items: 100, hours: 1)
                 return try await world.count("SELECT count(*) FROM pods WHERE provider_status = 'running'") == 2
             }
